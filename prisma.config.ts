@@ -1,0 +1,8 @@
+import { defineConfig } from "prisma/config";
+
+// Prisma 7 reads connection settings from here, not from the schema. `generate` needs no database.
+export default defineConfig({
+  schema: "prisma/schema.prisma",
+  migrations: { path: "prisma/migrations" },
+  datasource: { url: process.env.DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/catalog" },
+});

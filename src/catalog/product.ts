@@ -1,0 +1,51 @@
+// The product as clients see it, and the rules its fields obey. Pure: no I/O.
+
+export type ProductFields = {
+  name: string;
+  description: string;
+  priceCents: number;
+  currency: string;
+  category?: string;
+};
+
+/** Current state of one product stream: what `evolve` folds events into. */
+export type ProductState = ProductFields & {
+  id: string;
+  version: number;
+  deleted: boolean;
+  createdAt: string;
+  updatedAt: string;
+};
+
+/** The public representation served over HTTP and stored in the caches. */
+export type ProductView = ProductFields & { id: string; version: number; updatedAt: string };
+
+export const LIMITS = {
+  idPattern: "^[A-Za-z0-9_-]{1,64}$",
+  nameMax: 200,
+  descriptionMax: 5000,
+  priceMax: 1_000_000_000_000,
+  categoryMax: 100,
+  batchMax: 100,
+} as const;
+
+const ID = new RegExp(LIMITS.idPattern);
+export const isValidId = (id: string): boolean => ID.test(id);
+
+// ISO 4217 codes as the runtime knows them (ICU data), so "ABC" is refused, not only "usd".
+const CURRENCIES: ReadonlySet<string> = new Set(Intl.supportedValuesOf("currency"));
+export const isKnownCurrency = (code: string): boolean => CURRENCIES.has(code);
+
+export function toView(state: ProductState): ProductView {
+  const view: ProductView = {
+    id: state.id,
+    name: state.name,
+    description: state.description,
+    priceCents: state.priceCents,
+    currency: state.currency,
+    version: state.version,
+    updatedAt: state.updatedAt,
+  };
+  if (state.category !== undefined) view.category = state.category;
+  return view;
+}

@@ -1,0 +1,40 @@
+// The one place where errors become HTTP responses: `{"error": {"code", "message", "details"?}}`.
+import type { Logger } from "pino";
+import { CatalogError, type ErrorCode } from "../catalog/errors.ts";
+
+export function errorResponse(status: number, code: ErrorCode | string, message: string, details?: unknown): Response {
+  const body = details === undefined ? { code, message } : { code, message, details };
+  return Response.json({ error: body }, { status });
+}
+
+type ElysiaErrorContext = { code: unknown; error: unknown; request: Request };
+
+export function mapError(logger: Logger) {
+  return ({ code, error, request }: ElysiaErrorContext): Response => {
+    // Elysia wraps whatever a body parser throws in a ParseError; ours are CatalogErrors.
+    if (code === "PARSE" && (error as Error).cause instanceof CatalogError) error = (error as Error).cause;
+    if (error instanceof CatalogError) return errorResponse(error.status, error.code, error.message, error.details);
+    switch (code) {
+      case "VALIDATION": {
+        const all = (error as { all?: { path: string; message: string }[] }).all ?? [];
+        const details = all.slice(0, 20).map((e) => ({ path: e.path || "/", message: e.message }));
+        return errorResponse(400, "VALIDATION_FAILED", "the request does not match the contract", details);
+      }
+      case "PARSE":
+        return errorResponse(400, "MALFORMED_JSON", "the body is not valid JSON");
+      case "NOT_FOUND":
+        return errorResponse(404, "ROUTE_NOT_FOUND", `no route for ${request.method} ${new URL(request.url).pathname}`);
+      case "INVALID_COOKIE_SIGNATURE":
+      case "INVALID_FILE_TYPE":
+        return errorResponse(400, "VALIDATION_FAILED", String((error as Error).message));
+      default: {
+        const status = (error as { status?: unknown }).status;
+        if (typeof status === "number" && status >= 400 && status < 500) {
+          return errorResponse(status, "BAD_REQUEST", String((error as Error).message ?? "bad request"));
+        }
+        logger.error({ err: error, method: request.method, url: request.url }, "unhandled error");
+        return errorResponse(500, "INTERNAL", "internal error");
+      }
+    }
+  };
+}

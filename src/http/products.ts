@@ -1,0 +1,143 @@
+// Product routes: thin. Parse and validate, run the use case, shape the response.
+import { Elysia } from "elysia";
+import type { Command } from "../catalog/decide.ts";
+import { notFound, validationFailed } from "../catalog/errors.ts";
+import type { FieldChanges } from "../catalog/events.ts";
+import { LIMITS, isKnownCurrency, isValidId, toView, type ProductFields, type ProductState } from "../catalog/product.ts";
+import type { CommandResult } from "../usecases/commands.ts";
+import type { Queries } from "../usecases/queries.ts";
+import { parseJsonBody } from "./body.ts";
+import { BatchQuery, CreateBody, GetQuery, IdParams, PatchBody, ReplaceBody } from "./schemas.ts";
+
+const JSON_HEADERS = { "content-type": "application/json; charset=utf-8" };
+const etag = (version: number) => `"${version}"`;
+
+function productResponse(status: number, json: string, version: number, headers: Record<string, string> = {}) {
+  return new Response(json, { status, headers: { ...JSON_HEADERS, etag: etag(version), ...headers } });
+}
+
+/** `If-Match: "<version>"` → the expected version; `*` or absent → none. */
+export function parseIfMatch(header: string | null): number | undefined {
+  if (header === null) return undefined;
+  const value = header.trim();
+  if (value === "*") return undefined;
+  const m = /^"([1-9][0-9]{0,14})"$/.exec(value);
+  if (!m) throw validationFailed('If-Match must be "<version>", for example "3"', { header: "If-Match" });
+  return Number(m[1]);
+}
+
+/** True when `If-None-Match` names the current version (or is `*`). */
+function matchesNoneMatch(header: string | null, version: number): boolean {
+  if (header === null) return false;
+  const tag = etag(version);
+  return header.split(",").some((t) => {
+    const v = t.trim();
+    return v === "*" || v === tag || v === `W/${tag}`;
+  });
+}
+
+function checkCurrency(currency: string | undefined) {
+  if (currency !== undefined && !isKnownCurrency(currency)) {
+    throw validationFailed(`currency ${currency} is not an ISO 4217 code`, [{ path: "/currency", message: "unknown currency" }]);
+  }
+}
+
+function fieldsOf(body: { name: string; description?: string; priceCents: number; currency: string; category?: string }): ProductFields {
+  checkCurrency(body.currency);
+  const fields: ProductFields = {
+    name: body.name,
+    description: body.description ?? "",
+    priceCents: body.priceCents,
+    currency: body.currency,
+  };
+  if (body.category !== undefined) fields.category = body.category;
+  return fields;
+}
+
+export type ProductRouteDeps = {
+  queries: Queries;
+  execute: (command: Command) => Promise<CommandResult>;
+  newId: () => string;
+  bodyLimitBytes: number;
+};
+
+export function productRoutes({ queries, execute, newId, bodyLimitBytes }: ProductRouteDeps) {
+  const written = (state: ProductState, status = 200, headers: Record<string, string> = {}) =>
+    productResponse(status, JSON.stringify(toView(state)), state.version, headers);
+
+  return new Elysia({ name: "products" })
+    .parser("jsonStrict", parseJsonBody(bodyLimitBytes))
+    .get(
+      "/products/:id",
+      async ({ params, query, request }) => {
+        const minVersion = query.minVersion === undefined ? undefined : Number(query.minVersion);
+        const read = await queries.getProduct(params.id, minVersion);
+        if (!read.found) throw notFound(params.id);
+        const headers = { "x-cache": read.cache };
+        if (matchesNoneMatch(request.headers.get("if-none-match"), read.version)) {
+          return new Response(null, { status: 304, headers: { etag: etag(read.version), ...headers } });
+        }
+        return productResponse(200, read.json, read.version, headers);
+      },
+      { params: IdParams, query: GetQuery },
+    )
+    .get(
+      "/products",
+      async ({ query }) => {
+        const ids = query.ids.split(",").map((s) => s.trim());
+        const bad = ids.filter((id) => !isValidId(id));
+        if (bad.length > 0) throw validationFailed("ids must be product ids separated by commas", { invalid: bad.slice(0, 10) });
+        if (ids.length > LIMITS.batchMax) throw validationFailed(`at most ${LIMITS.batchMax} ids per request`, { count: ids.length });
+        const { items, missing } = await queries.getProducts(ids);
+        // Cached entries are already JSON: join them rather than parse and re-encode.
+        return new Response(`{"items":[${items.join(",")}],"missing":${JSON.stringify(missing)}}`, { headers: JSON_HEADERS });
+      },
+      { query: BatchQuery },
+    )
+    .get(
+      "/products/:id/events",
+      async ({ params }) => {
+        const events = await queries.history(params.id);
+        if (events.length === 0) throw notFound(params.id);
+        return { events: events.map(({ version, type, data, occurredAt }) => ({ version, type, data, occurredAt })) };
+      },
+      { params: IdParams },
+    )
+    .post(
+      "/products",
+      async ({ body }) => {
+        const id = body.id ?? newId();
+        const { state } = await execute({ type: "CreateProduct", id, fields: fieldsOf(body) });
+        return written(state, 201, { location: `/products/${encodeURIComponent(id)}` });
+      },
+      { body: CreateBody, parse: "jsonStrict" },
+    )
+    .put(
+      "/products/:id",
+      async ({ params, body, request }) => {
+        const expectedVersion = parseIfMatch(request.headers.get("if-match"));
+        const { state } = await execute({ type: "ReplaceProduct", id: params.id, fields: fieldsOf(body), expectedVersion });
+        return written(state);
+      },
+      { params: IdParams, body: ReplaceBody, parse: "jsonStrict" },
+    )
+    .patch(
+      "/products/:id",
+      async ({ params, body, request }) => {
+        const expectedVersion = parseIfMatch(request.headers.get("if-match"));
+        checkCurrency(body.currency);
+        const { state } = await execute({ type: "PatchProduct", id: params.id, changes: body as FieldChanges, expectedVersion });
+        return written(state);
+      },
+      { params: IdParams, body: PatchBody, parse: "jsonStrict" },
+    )
+    .delete(
+      "/products/:id",
+      async ({ params, request }) => {
+        const expectedVersion = parseIfMatch(request.headers.get("if-match"));
+        const { state } = await execute({ type: "DeleteProduct", id: params.id, expectedVersion });
+        return new Response(null, { status: 204, headers: { etag: etag(state.version) } });
+      },
+      { params: IdParams },
+    );
+}

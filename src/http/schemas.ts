@@ -1,0 +1,62 @@
+// Request schemas: one TypeBox schema gives both the type and the validation.
+import { Type } from "@sinclair/typebox";
+import { t } from "elysia";
+import { LIMITS } from "../catalog/product.ts";
+
+// Printable text: no C0/C1 control characters in one-line fields (a description may hold
+// newlines and tabs).
+const NO_CONTROL = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
+const TEXT_NO_CONTROL = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$";
+
+export const ProductId = t.String({ pattern: LIMITS.idPattern, description: "1-64 of [A-Za-z0-9_-]" });
+
+const fields = {
+  name: t.String({ minLength: 1, maxLength: LIMITS.nameMax, pattern: NO_CONTROL }),
+  description: t.String({ maxLength: LIMITS.descriptionMax, pattern: TEXT_NO_CONTROL }),
+  // TypeBox's own Integer: Elysia's t.Integer would also accept the string "12".
+  priceCents: Type.Integer({ minimum: 0, maximum: LIMITS.priceMax }),
+  currency: t.String({ pattern: "^[A-Z]{3}$", description: "ISO 4217 code" }),
+  category: t.String({ minLength: 1, maxLength: LIMITS.categoryMax, pattern: NO_CONTROL }),
+};
+
+const strict = { additionalProperties: false } as const;
+
+export const CreateBody = t.Object(
+  {
+    id: t.Optional(ProductId),
+    name: fields.name,
+    description: t.Optional(fields.description),
+    priceCents: fields.priceCents,
+    currency: fields.currency,
+    category: t.Optional(fields.category),
+  },
+  strict,
+);
+
+export const ReplaceBody = t.Object(
+  {
+    name: fields.name,
+    description: t.Optional(fields.description),
+    priceCents: fields.priceCents,
+    currency: fields.currency,
+    category: t.Optional(fields.category),
+  },
+  strict,
+);
+
+export const PatchBody = t.Object(
+  {
+    name: t.Optional(fields.name),
+    description: t.Optional(fields.description),
+    priceCents: t.Optional(fields.priceCents),
+    currency: t.Optional(fields.currency),
+    category: t.Optional(t.Union([fields.category, t.Null()], { description: "null removes the category" })),
+  },
+  { ...strict, minProperties: 1 },
+);
+
+export const IdParams = t.Object({ id: ProductId });
+
+const PositiveInt = t.String({ pattern: "^[1-9][0-9]{0,14}$" });
+export const GetQuery = t.Object({ minVersion: t.Optional(PositiveInt) });
+export const BatchQuery = t.Object({ ids: t.String({ minLength: 1, maxLength: LIMITS.batchMax * 65 }) });

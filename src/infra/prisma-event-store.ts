@@ -1,0 +1,114 @@
+// The PostgreSQL adapter of EventStore, through Prisma with the pg driver adapter.
+import { PrismaPg } from "@prisma/adapter-pg";
+import { PrismaClient, Prisma } from "../generated/prisma/client.ts";
+import type { EventEnvelope, ProductEvent } from "../catalog/events.ts";
+import type { ProductState } from "../catalog/product.ts";
+import { ConcurrentAppendError, type EventStore } from "../usecases/ports.ts";
+
+export function createPrismaClient(databaseUrl: string, poolSize = 10): PrismaClient {
+  return new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl, max: poolSize }) });
+}
+
+type SnapshotRow = Prisma.ProductSnapshotGetPayload<object>;
+type EventRow = Prisma.EventGetPayload<object>;
+
+export function stateFromRow(row: SnapshotRow): ProductState {
+  const state: ProductState = {
+    id: row.id,
+    name: row.name,
+    description: row.description,
+    priceCents: Number(row.priceCents),
+    currency: row.currency,
+    version: row.version,
+    deleted: row.deleted,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  };
+  if (row.category !== null) state.category = row.category;
+  return state;
+}
+
+export function rowFromState(s: ProductState) {
+  return {
+    version: s.version,
+    deleted: s.deleted,
+    name: s.name,
+    description: s.description,
+    priceCents: BigInt(s.priceCents),
+    currency: s.currency,
+    category: s.category ?? null,
+    createdAt: new Date(s.createdAt),
+    updatedAt: new Date(s.updatedAt),
+  };
+}
+
+export function eventFromRow(row: EventRow): ProductEvent {
+  return {
+    eventId: row.eventId,
+    productId: row.productId,
+    version: row.version,
+    type: row.type,
+    schemaVersion: row.schemaVersion,
+    occurredAt: row.occurredAt.toISOString(),
+    data: row.data,
+  } as ProductEvent;
+}
+
+const isUniqueViolation = (err: unknown) =>
+  err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002";
+
+export function createPrismaEventStore(prisma: PrismaClient): EventStore {
+  return {
+    async loadState(id) {
+      const row = await prisma.productSnapshot.findUnique({ where: { id } });
+      return row ? stateFromRow(row) : null;
+    },
+    async loadStates(ids) {
+      if (ids.length === 0) return [];
+      const rows = await prisma.productSnapshot.findMany({ where: { id: { in: [...ids] } } });
+      return rows.map(stateFromRow);
+    },
+    async append(events, next, envelopes: readonly EventEnvelope[]) {
+      try {
+        // A batch transaction: one BEGIN…COMMIT without interactive round trips. The unique
+        // (product_id, version) index is the optimistic lock: a second writer of a version fails.
+        await prisma.$transaction([
+          prisma.event.createMany({
+            data: events.map((e) => ({
+              eventId: e.eventId,
+              productId: e.productId,
+              version: e.version,
+              type: e.type,
+              schemaVersion: e.schemaVersion,
+              data: e.data as Prisma.InputJsonValue,
+              occurredAt: new Date(e.occurredAt),
+            })),
+          }),
+          prisma.productSnapshot.upsert({
+            where: { id: next.id },
+            create: { id: next.id, ...rowFromState(next) },
+            update: rowFromState(next),
+          }),
+          prisma.outboxMessage.createMany({
+            data: envelopes.map((e) => ({
+              eventId: e.eventId,
+              productId: e.productId,
+              version: e.version,
+              payload: e as unknown as Prisma.InputJsonValue,
+            })),
+          }),
+        ]);
+      } catch (err) {
+        if (isUniqueViolation(err)) throw new ConcurrentAppendError(next.id, events[0]!.version);
+        throw err;
+      }
+    },
+    async history(id) {
+      const rows = await prisma.event.findMany({ where: { productId: id }, orderBy: { version: "asc" } });
+      return rows.map(eventFromRow);
+    },
+    async ping() {
+      await prisma.$queryRaw`SELECT 1`;
+    },
+  };
+}

@@ -1,0 +1,47 @@
+// The api process: config → adapters → createApp(deps).listen(), and a graceful shutdown.
+import { createApp } from "./app.ts";
+import { ConfigError, loadConfig } from "./config.ts";
+import { createLogger } from "./infra/logger.ts";
+import { createPrismaClient, createPrismaEventStore } from "./infra/prisma-event-store.ts";
+import { createRedisCache, createRedisClient } from "./infra/redis-cache.ts";
+import { createCacheWriter } from "./usecases/cache-writer.ts";
+
+let config;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(`configuration error: ${err.message}`);
+    process.exit(2);
+  }
+  throw err;
+}
+
+const logger = createLogger(config.logLevel, { process: "api" });
+const prisma = createPrismaClient(config.databaseUrl);
+const redis = createRedisClient(config.redisUrl, config.cache.commandTimeoutMs);
+redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
+const cache = createRedisCache(redis, config.cache);
+const store = createPrismaEventStore(prisma);
+const writer = config.cache.writeThrough ? createCacheWriter(cache, logger.child({ layer: "write-through" })) : null;
+
+const app = createApp({ store, cache, writer, logger, bodyLimitBytes: config.bodyLimitBytes }).listen({
+  hostname: config.host,
+  port: config.port,
+  // Bun refuses larger bodies before they reach the parser; the parser checks again.
+  maxRequestBodySize: config.bodyLimitBytes,
+});
+logger.info({ url: `http://${config.host}:${app.server?.port}`, env: config.env, namespace: config.cache.namespace }, "api listening");
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, "shutting down: draining requests");
+  await app.stop(); // waits for in-flight requests
+  await Promise.allSettled([redis.quit(), prisma.$disconnect()]);
+  logger.info("stopped");
+  process.exit(0);
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));

@@ -1,0 +1,42 @@
+// The ports the use cases need. Adapters live in src/infra; tests may hand in their own.
+import type { ProductEvent, EventEnvelope } from "../catalog/events.ts";
+import type { ProductState } from "../catalog/product.ts";
+
+/** Raised by EventStore.append when another writer appended the same version first. */
+export class ConcurrentAppendError extends Error {
+  constructor(productId: string, version: number) {
+    super(`version ${version} of ${productId} was appended concurrently`);
+    this.name = "ConcurrentAppendError";
+  }
+}
+
+export interface EventStore {
+  /** The product's current state from the snapshot row, tombstones included. */
+  loadState(id: string): Promise<ProductState | null>;
+  /** Many snapshots at once (batch reads); unknown ids are absent from the result. */
+  loadStates(ids: readonly string[]): Promise<ProductState[]>;
+  /**
+   * One transaction: the events, the snapshot after them, and one outbox row per event.
+   * Throws ConcurrentAppendError when a version is taken.
+   */
+  append(events: readonly ProductEvent[], next: ProductState, envelopes: readonly EventEnvelope[]): Promise<void>;
+  history(id: string): Promise<ProductEvent[]>;
+  ping(): Promise<void>;
+}
+
+export type CacheKind = "p" | "t" | "m";
+/** One cache entry: a product ("p", payload = its JSON), a tombstone ("t") or a marker ("m"). */
+export type CacheEntry = { version: number; kind: CacheKind; payload: string };
+export type CasResult = { applied: boolean; version: number };
+
+export interface ProductCache {
+  /** null: no entry. Throws when the cache cannot be reached. */
+  get(id: string): Promise<CacheEntry | null>;
+  getMany(ids: readonly string[]): Promise<(CacheEntry | null)[]>;
+  /** Compare-and-set: stores the entry only if it is newer than what the key holds. */
+  put(id: string, entry: CacheEntry): Promise<CasResult>;
+  putMany(items: readonly { id: string; entry: CacheEntry }[]): Promise<CasResult[]>;
+  ping(): Promise<void>;
+  /** Called whenever the connection to the cache is (re)established. */
+  onReady(listener: () => void): void;
+}

@@ -1,0 +1,97 @@
+// Reads: Redis first; on a miss (or a marker, or a version older than the client asked for) the
+// snapshot from PostgreSQL, filled back through the compare-and-set so a late fill can never
+// overwrite newer data. When Redis is away, reads are served from PostgreSQL alone.
+import type { Logger } from "pino";
+import type { ProductEvent } from "../catalog/events.ts";
+import type { ProductState } from "../catalog/product.ts";
+import { entryFor } from "./cache-entry.ts";
+import type { CacheEntry, EventStore, ProductCache } from "./ports.ts";
+
+export type QueryDeps = { store: EventStore; cache: ProductCache; logger: Logger };
+
+/** `json` is the product's JSON exactly as cached, so a hit is served without re-encoding. */
+export type ProductRead =
+  | { found: true; version: number; json: string; cache: "hit" | "miss" }
+  | { found: false; cache: "hit" | "miss" };
+
+const fromEntry = (entry: CacheEntry, cache: "hit" | "miss"): ProductRead =>
+  entry.kind === "p" ? { found: true, version: entry.version, json: entry.payload, cache } : { found: false, cache };
+
+export function createQueries(deps: QueryDeps) {
+  const { store, cache, logger } = deps;
+  // Concurrent misses on one key in this process share one database read and one fill.
+  const inFlight = new Map<string, Promise<ProductRead>>();
+
+  async function cached<T>(what: string, fallback: T, op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (err) {
+      logger.warn({ err: (err as Error).message, op: what }, "cache unavailable; serving from PostgreSQL");
+      return fallback;
+    }
+  }
+
+  async function fill(states: readonly ProductState[]): Promise<void> {
+    if (states.length === 0) return;
+    await cached("fill", undefined, async () => {
+      await cache.putMany(states.map((s) => ({ id: s.id, entry: entryFor(s) })));
+    });
+  }
+
+  async function readThrough(id: string): Promise<ProductRead> {
+    const state = await store.loadState(id);
+    if (!state) return { found: false, cache: "miss" };
+    await fill([state]);
+    // Serve what PostgreSQL said even when the fill was refused: it was current when read.
+    return fromEntry(entryFor(state), "miss");
+  }
+
+  return {
+    async getProduct(id: string, minVersion?: number): Promise<ProductRead> {
+      const entry = await cached("get", null, () => cache.get(id));
+      if (entry && entry.kind !== "m" && (minVersion === undefined || entry.version >= minVersion)) {
+        return fromEntry(entry, "hit");
+      }
+      // A caller that needs a minimum version must not join a read that may have started earlier.
+      if (minVersion !== undefined) return readThrough(id);
+      let flight = inFlight.get(id);
+      if (!flight) {
+        flight = readThrough(id).finally(() => inFlight.delete(id));
+        inFlight.set(id, flight);
+      }
+      return flight;
+    },
+
+    /** Batch read: one MGET, one query for the misses, one pipelined fill. */
+    async getProducts(ids: readonly string[]): Promise<{ items: string[]; missing: string[] }> {
+      const unique = [...new Set(ids)];
+      const entries = await cached("getMany", unique.map(() => null), () => cache.getMany(unique));
+      const byId = new Map<string, CacheEntry>();
+      const misses: string[] = [];
+      unique.forEach((id, i) => {
+        const e = entries[i];
+        if (e && e.kind !== "m") byId.set(id, e);
+        else misses.push(id);
+      });
+      if (misses.length > 0) {
+        const states = await store.loadStates(misses);
+        await fill(states);
+        for (const s of states) byId.set(s.id, entryFor(s));
+      }
+      const items: string[] = [];
+      const missing: string[] = [];
+      for (const id of unique) {
+        const e = byId.get(id);
+        if (e?.kind === "p") items.push(e.payload);
+        else missing.push(id);
+      }
+      return { items, missing };
+    },
+
+    history(id: string): Promise<ProductEvent[]> {
+      return store.history(id);
+    },
+  };
+}
+
+export type Queries = ReturnType<typeof createQueries>;
