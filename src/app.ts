@@ -7,7 +7,7 @@ import { mapError } from "./http/errors.ts";
 import { healthRoutes } from "./http/health.ts";
 import { productRoutes } from "./http/products.ts";
 import type { CacheWriter } from "./usecases/cache-writer.ts";
-import { executeCommand } from "./usecases/commands.ts";
+import { createCommandExecutor } from "./usecases/commands.ts";
 import type { EventStore, ProductCache } from "./usecases/ports.ts";
 import { createQueries } from "./usecases/queries.ts";
 
@@ -34,7 +34,7 @@ export function createApp(deps: AppDeps) {
       .use(
         productRoutes({
           queries,
-          execute: (command) => executeCommand({ store: deps.store, writer: deps.writer, ctx }, command),
+          execute: createCommandExecutor({ store: deps.store, writer: deps.writer, ctx }),
           newId: ctx.newId,
           bodyLimitBytes: deps.bodyLimitBytes ?? 64 * 1024,
         }),

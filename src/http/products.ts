@@ -7,6 +7,7 @@ import { LIMITS, isKnownCurrency, isValidId, toView, type ProductFields, type Pr
 import type { CommandResult } from "../usecases/commands.ts";
 import type { Queries } from "../usecases/queries.ts";
 import { parseJsonBody } from "./body.ts";
+import { errorResponse } from "./errors.ts";
 import { BatchQuery, CreateBody, GetQuery, IdParams, PatchBody, ReplaceBody } from "./schemas.ts";
 
 const JSON_HEADERS = { "content-type": "application/json; charset=utf-8" };
@@ -72,8 +73,13 @@ export function productRoutes({ queries, execute, newId, bodyLimitBytes }: Produ
       async ({ params, query, request }) => {
         const minVersion = query.minVersion === undefined ? undefined : Number(query.minVersion);
         const read = await queries.getProduct(params.id, minVersion);
-        if (!read.found) throw notFound(params.id);
         const headers = { "x-cache": read.cache };
+        if (!read.found) {
+          const err = notFound(params.id);
+          const res = errorResponse(err.status, err.code, err.message);
+          res.headers.set("x-cache", read.cache); // a cached tombstone answers 404 as a hit
+          return res;
+        }
         if (matchesNoneMatch(request.headers.get("if-none-match"), read.version)) {
           return new Response(null, { status: 304, headers: { etag: etag(read.version), ...headers } });
         }

@@ -1,4 +1,5 @@
 // Command handling: load → decide → append (one transaction) → write-through.
+import { setTimeout as sleep } from "node:timers/promises";
 import { CatalogError } from "../catalog/errors.ts";
 import { decide, type Command, type DecideContext } from "../catalog/decide.ts";
 import type { EventEnvelope, ProductEvent } from "../catalog/events.ts";
@@ -27,11 +28,28 @@ export function envelopes(events: readonly ProductEvent[], before: ProductState 
 }
 
 /**
- * Runs a command. When another writer takes the same version first, the command is decided again
- * on the new state (so an If-Match then fails with 412, and a plain write applies on top).
+ * Returns the command executor of one app instance. Writes to one product through it run one after
+ * another, so they never race each other for a version; only other instances can, and those
+ * retry: the command is decided again on the new state (so an If-Match then fails with 412, and a
+ * plain write applies on top), after a short random pause that spreads the contenders.
  */
-export async function executeCommand(deps: CommandDeps, command: Command): Promise<CommandResult> {
-  const attempts = deps.maxAttempts ?? 5;
+export function createCommandExecutor(deps: CommandDeps): (command: Command) => Promise<CommandResult> {
+  const queues = new Map<string, Promise<unknown>>();
+  return (command) => {
+    const previous = queues.get(command.id) ?? Promise.resolve();
+    const run = () => attempt(deps, command);
+    const result = previous.then(run, run);
+    const tail = result.catch(() => undefined);
+    queues.set(command.id, tail);
+    void tail.then(() => {
+      if (queues.get(command.id) === tail) queues.delete(command.id);
+    });
+    return result;
+  };
+}
+
+async function attempt(deps: CommandDeps, command: Command): Promise<CommandResult> {
+  const attempts = deps.maxAttempts ?? 8;
   for (let attempt = 1; ; attempt++) {
     const state = await deps.store.loadState(command.id);
     const events = decide(command, state, deps.ctx);
@@ -40,7 +58,10 @@ export async function executeCommand(deps: CommandDeps, command: Command): Promi
     try {
       await deps.store.append(events, next, env);
     } catch (err) {
-      if (err instanceof ConcurrentAppendError && attempt < attempts) continue;
+      if (err instanceof ConcurrentAppendError && attempt < attempts) {
+        await sleep(Math.random() * 5 * attempt);
+        continue;
+      }
       if (err instanceof ConcurrentAppendError) {
         throw new CatalogError("CONFLICT_RETRY_EXHAUSTED", 409, `product ${command.id} is being changed by others; retry`);
       }

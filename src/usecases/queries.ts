@@ -22,11 +22,19 @@ export function createQueries(deps: QueryDeps) {
   // Concurrent misses on one key in this process share one database read and one fill.
   const inFlight = new Map<string, Promise<ProductRead>>();
 
+  // During an outage every request fails over; one warning per interval says so without flooding.
+  let lastWarning = 0;
+  let suppressed = 0;
   async function cached<T>(what: string, fallback: T, op: () => Promise<T>): Promise<T> {
     try {
       return await op();
     } catch (err) {
-      logger.warn({ err: (err as Error).message, op: what }, "cache unavailable; serving from PostgreSQL");
+      const now = Date.now();
+      if (now - lastWarning >= 5000) {
+        logger.warn({ err: (err as Error).message, op: what, suppressed }, "cache unavailable; serving from PostgreSQL");
+        lastWarning = now;
+        suppressed = 0;
+      } else suppressed++;
       return fallback;
     }
   }

@@ -1,0 +1,102 @@
+// Invariant 5: invalid input changes nothing and gets a 4xx with a stable error code.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHarness } from "../support/harness.ts";
+
+const h = createHarness("bad");
+let P = ""; // an existing, cached product that every bad write aims at
+
+beforeAll(async () => {
+  P = (await h.create({ id: h.id("target") })).id;
+});
+afterAll(() => h.close());
+
+const valid = { name: "Lamp", priceCents: 1000, currency: "EUR" };
+const json = (body: unknown) => ({ body });
+const raw = (raw: string | Uint8Array, type = "application/json") => ({ raw, headers: { "content-type": type } });
+
+type Case = [label: string, method: string, path: () => string, init: () => Parameters<typeof h.call>[2], status: number, code: string];
+
+const cases: Case[] = [
+  ["missing name", "POST", () => "/products", () => json({ priceCents: 1, currency: "EUR" }), 400, "VALIDATION_FAILED"],
+  ["empty name", "POST", () => "/products", () => json({ ...valid, name: "" }), 400, "VALIDATION_FAILED"],
+  ["name of 201 characters", "POST", () => "/products", () => json({ ...valid, name: "n".repeat(201) }), 400, "VALIDATION_FAILED"],
+  ["name that is a number", "POST", () => "/products", () => json({ ...valid, name: 42 }), 400, "VALIDATION_FAILED"],
+  ["name with a control character", "POST", () => "/products", () => json({ ...valid, name: "La\u0007mp" }), 400, "VALIDATION_FAILED"],
+  ["negative price", "POST", () => "/products", () => json({ ...valid, priceCents: -1 }), 400, "VALIDATION_FAILED"],
+  ["price above 10^12", "POST", () => "/products", () => json({ ...valid, priceCents: 1_000_000_000_001 }), 400, "VALIDATION_FAILED"],
+  ["fractional price", "POST", () => "/products", () => json({ ...valid, priceCents: 10.5 }), 400, "VALIDATION_FAILED"],
+  ["price as a string", "POST", () => "/products", () => json({ ...valid, priceCents: "1000" }), 400, "VALIDATION_FAILED"],
+  ["null price", "POST", () => "/products", () => json({ ...valid, priceCents: null }), 400, "VALIDATION_FAILED"],
+  ["lower-case currency", "POST", () => "/products", () => json({ ...valid, currency: "eur" }), 400, "VALIDATION_FAILED"],
+  ["four-letter currency", "POST", () => "/products", () => json({ ...valid, currency: "EURO" }), 400, "VALIDATION_FAILED"],
+  ["unknown currency code", "POST", () => "/products", () => json({ ...valid, currency: "XYZ" }), 400, "VALIDATION_FAILED"],
+  ["description of 5001 characters", "POST", () => "/products", () => json({ ...valid, description: "d".repeat(5001) }), 400, "VALIDATION_FAILED"],
+  ["empty category", "POST", () => "/products", () => json({ ...valid, category: "" }), 400, "VALIDATION_FAILED"],
+  ["category of 101 characters", "POST", () => "/products", () => json({ ...valid, category: "c".repeat(101) }), 400, "VALIDATION_FAILED"],
+  ["unknown field", "POST", () => "/products", () => json({ ...valid, color: "red" }), 400, "VALIDATION_FAILED"],
+  ["read-only version in the body", "POST", () => "/products", () => json({ ...valid, version: 7 }), 400, "VALIDATION_FAILED"],
+  ["__proto__ key", "POST", () => "/products", () => raw('{"name":"L","priceCents":1,"currency":"EUR","__proto__":{"admin":true}}'), 400, "VALIDATION_FAILED"],
+  ["id with unicode", "POST", () => "/products", () => json({ ...valid, id: "café" }), 400, "VALIDATION_FAILED"],
+  ["id with a space", "POST", () => "/products", () => json({ ...valid, id: "a b" }), 400, "VALIDATION_FAILED"],
+  ["id with a NUL character", "POST", () => "/products", () => json({ ...valid, id: "a\u0000b" }), 400, "VALIDATION_FAILED"],
+  ["id of 65 characters", "POST", () => "/products", () => json({ ...valid, id: "i".repeat(65) }), 400, "VALIDATION_FAILED"],
+  ["empty id", "POST", () => "/products", () => json({ ...valid, id: "" }), 400, "VALIDATION_FAILED"],
+  ["id that exists", "POST", () => "/products", () => json({ ...valid, id: P }), 409, "ALREADY_EXISTS"],
+  ["body that is an array", "POST", () => "/products", () => json([valid]), 400, "VALIDATION_FAILED"],
+  ["body that is a string", "POST", () => "/products", () => json("lamp"), 400, "VALIDATION_FAILED"],
+  ["body that is null", "POST", () => "/products", () => raw("null"), 400, "VALIDATION_FAILED"],
+  ["malformed JSON", "POST", () => "/products", () => raw('{"name": "Lamp",'), 400, "MALFORMED_JSON"],
+  ["invalid UTF-8", "POST", () => "/products", () => raw(new Uint8Array([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d])), 400, "MALFORMED_JSON"],
+  ["empty body", "POST", () => "/products", () => raw(""), 400, "VALIDATION_FAILED"],
+  ["text/plain body", "POST", () => "/products", () => raw(JSON.stringify(valid), "text/plain"), 415, "UNSUPPORTED_MEDIA_TYPE"],
+  ["form body", "POST", () => "/products", () => raw("name=Lamp", "application/x-www-form-urlencoded"), 415, "UNSUPPORTED_MEDIA_TYPE"],
+  ["no content type", "POST", () => "/products", () => ({ raw: JSON.stringify(valid) }), 415, "UNSUPPORTED_MEDIA_TYPE"],
+  ["body over the size limit", "POST", () => "/products", () => json({ ...valid, description: "x".repeat(70_000) }), 413, "PAYLOAD_TOO_LARGE"],
+  ["PUT without currency", "PUT", () => `/products/${P}`, () => json({ name: "Lamp", priceCents: 1 }), 400, "VALIDATION_FAILED"],
+  ["PUT with id in the body", "PUT", () => `/products/${P}`, () => json({ ...valid, id: P }), 400, "VALIDATION_FAILED"],
+  ["If-Match that is not a quoted version", "PUT", () => `/products/${P}`, () => ({ body: valid, headers: { "if-match": "1" } }), 400, "VALIDATION_FAILED"],
+  ["weak If-Match", "PUT", () => `/products/${P}`, () => ({ body: valid, headers: { "if-match": 'W/"1"' } }), 400, "VALIDATION_FAILED"],
+  ["If-Match of version 0", "PATCH", () => `/products/${P}`, () => ({ body: { priceCents: 1 }, headers: { "if-match": '"0"' } }), 400, "VALIDATION_FAILED"],
+  ["If-Match with letters", "DELETE", () => `/products/${P}`, () => ({ headers: { "if-match": '"abc"' } }), 400, "VALIDATION_FAILED"],
+  ["stale If-Match on PATCH", "PATCH", () => `/products/${P}`, () => ({ body: { priceCents: 1 }, headers: { "if-match": '"9"' } }), 412, "VERSION_CONFLICT"],
+  ["stale If-Match on DELETE", "DELETE", () => `/products/${P}`, () => ({ headers: { "if-match": '"9"' } }), 412, "VERSION_CONFLICT"],
+  ["empty PATCH", "PATCH", () => `/products/${P}`, () => json({}), 400, "VALIDATION_FAILED"],
+  ["PATCH with a numeric category", "PATCH", () => `/products/${P}`, () => json({ category: 5 }), 400, "VALIDATION_FAILED"],
+  ["PATCH with a null name", "PATCH", () => `/products/${P}`, () => json({ name: null }), 400, "VALIDATION_FAILED"],
+  ["PATCH with an unknown currency", "PATCH", () => `/products/${P}`, () => json({ currency: "QQQ" }), 400, "VALIDATION_FAILED"],
+  ["PATCH of an unknown product", "PATCH", () => `/products/${P}-ghost`, () => json({ priceCents: 1 }), 404, "NOT_FOUND"],
+  ["DELETE of a unicode id", "DELETE", () => "/products/%C3%A9t%C3%A9", () => ({}), 400, "VALIDATION_FAILED"],
+  ["PUT of a 65-character id", "PUT", () => `/products/${"i".repeat(65)}`, () => json(valid), 400, "VALIDATION_FAILED"],
+  ["GET of an id with a control character", "GET", () => "/products/a%01b", () => ({}), 400, "VALIDATION_FAILED"],
+  ["minVersion of 0", "GET", () => `/products/${P}?minVersion=0`, () => ({}), 400, "VALIDATION_FAILED"],
+  ["minVersion that is not a number", "GET", () => `/products/${P}?minVersion=abc`, () => ({}), 400, "VALIDATION_FAILED"],
+  ["batch without ids", "GET", () => "/products", () => ({}), 400, "VALIDATION_FAILED"],
+  ["batch with an empty id", "GET", () => `/products?ids=${P},,x`, () => ({}), 400, "VALIDATION_FAILED"],
+  ["batch of 101 ids", "GET", () => `/products?ids=${Array.from({ length: 101 }, (_, i) => `b${i}`).join(",")}`, () => ({}), 400, "VALIDATION_FAILED"],
+];
+
+async function fingerprint() {
+  const [events, snapshots, outbox, row, keys] = await Promise.all([
+    h.prisma.event.count(),
+    h.prisma.productSnapshot.count(),
+    h.prisma.outboxMessage.count(),
+    h.prisma.productSnapshot.findUnique({ where: { id: P } }),
+    h.redis.keys(`${h.prefix}:*`),
+  ]);
+  const cached = await h.redis.get(h.key(P));
+  return { events, snapshots, outbox, row, keys: keys.sort(), cached };
+}
+
+describe("bad requests", () => {
+  test("the table holds at least 30 cases", () => {
+    expect(cases.length).toBeGreaterThanOrEqual(30);
+  });
+
+  test.each(cases)("%s → 4xx with a stable code, nothing changed", async (_label, method, path, init, status, code) => {
+    const before = await fingerprint();
+    const r = await h.call(method, path(), init());
+    expect({ status: r.status, code: r.body?.error?.code }).toEqual({ status, code });
+    expect(typeof r.body.error.message).toBe("string");
+    expect(await fingerprint()).toEqual(before);
+  });
+});

@@ -1,0 +1,69 @@
+// Builds the real app (real PostgreSQL, real Redis) for in-process HTTP tests via app.handle.
+import pino from "pino";
+import { createApp, defaultContext } from "../../src/app.ts";
+import { createPrismaEventStore } from "../../src/infra/prisma-event-store.ts";
+import { cacheKey, createRedisCache } from "../../src/infra/redis-cache.ts";
+import { createCacheWriter } from "../../src/usecases/cache-writer.ts";
+import type { EventStore, ProductCache } from "../../src/usecases/ports.ts";
+import { deleteKeys, testPrisma, testRedis, uniquePrefix } from "./services.ts";
+
+export type Reply = { status: number; headers: Headers; body: any; text: string };
+
+export function createHarness(label: string, options: { writeThrough?: boolean; wrapStore?: (s: EventStore) => EventStore } = {}) {
+  const prefix = uniquePrefix(label);
+  const prisma = testPrisma();
+  const redis = testRedis();
+  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
+  const cache: ProductCache = createRedisCache(redis, { keyPrefix: prefix, namespace: "catalog", ttlSeconds: 600 });
+  const realStore = createPrismaEventStore(prisma);
+  const store = options.wrapStore ? options.wrapStore(realStore) : realStore;
+  const writer = options.writeThrough === false ? null : createCacheWriter(cache, logger);
+  const app = createApp({ store, cache, writer, logger, ctx: defaultContext, bodyLimitBytes: 64 * 1024 });
+  let seq = 0;
+
+  async function call(method: string, path: string, init: { body?: unknown; raw?: string | Uint8Array; headers?: Record<string, string> } = {}): Promise<Reply> {
+    const headers: Record<string, string> = { ...init.headers };
+    let body: string | Uint8Array | undefined;
+    if (init.raw !== undefined) body = init.raw;
+    else if (init.body !== undefined) {
+      body = JSON.stringify(init.body);
+      headers["content-type"] ??= "application/json";
+    }
+    const res = await app.handle(new Request(`http://localhost${path}`, { method, headers, body }));
+    const text = await res.text();
+    let parsed: unknown = undefined;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    return { status: res.status, headers: res.headers, body: parsed, text };
+  }
+
+  return {
+    app,
+    prisma,
+    redis,
+    cache,
+    store: realStore,
+    prefix,
+    call,
+    /** A product id unique to this run. */
+    id: (name = "p") => `${prefix}-${name}-${++seq}`,
+    key: (id: string, namespace = "catalog") => cacheKey(prefix, namespace, id),
+    /** Creates a product through the API and returns its JSON. */
+    async create(fields: Record<string, unknown> = {}) {
+      const id = (fields.id as string | undefined) ?? `${prefix}-p-${++seq}`;
+      const r = await call("POST", "/products", { body: { id, name: "Teapot", priceCents: 2500, currency: "EUR", ...fields } });
+      if (r.status !== 201) throw new Error(`create failed: ${r.status} ${r.text}`);
+      return r.body as { id: string; version: number } & Record<string, unknown>;
+    },
+    async close() {
+      await deleteKeys(redis, prefix);
+      redis.disconnect();
+      await prisma.$disconnect();
+    },
+  };
+}
+
+export type Harness = ReturnType<typeof createHarness>;
