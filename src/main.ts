@@ -28,8 +28,9 @@ const writer = config.cache.writeThrough ? createCacheWriter(cache, logger.child
 const app = createApp({ store, cache, writer, logger, bodyLimitBytes: config.bodyLimitBytes }).listen({
   hostname: config.host,
   port: config.port,
-  // Bun refuses larger bodies before they reach the parser; the parser checks again.
-  maxRequestBodySize: config.bodyLimitBytes,
+  // The body parser answers 413 PAYLOAD_TOO_LARGE (JSON, from Content-Length, before reading) above
+  // BODY_LIMIT_BYTES. Bun's own limit, far above it, only stops huge bodies early with a bare 413.
+  maxRequestBodySize: Math.max(config.bodyLimitBytes * 16, 1024 * 1024),
 });
 logger.info({ url: `http://${config.host}:${app.server?.port}`, env: config.env, namespace: config.cache.namespace }, "api listening");
 
