@@ -97,7 +97,7 @@ start() {
     "${TOOL[@]}" kafka.tools.StorageTool format -t "$CLUSTER_ID" -c "$RUN/server.properties" >"$LOGS/format.log" 2>&1 \
       || { cat "$LOGS/format.log" >&2; die "storage format failed"; }
   fi
-  LOG_MARK=$(cat "$LOGS/server.log" 2>/dev/null | wc -l)   # so failures show only this start's errors
+  LOG_MARK=$( { cat "$LOGS/server.log" 2>/dev/null || true; } | wc -l)   # so failures show only this start's errors
   if [[ -z "${pid:-}" ]]; then
     # setsid: own session, so the broker outlives this shell and its terminal.
     setsid "$JAVA" ${KAFKA_HEAP_OPTS:--Xmx512m -Xms128m} -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
