@@ -22,16 +22,17 @@ export type Config = {
 
 export class ConfigError extends Error {}
 
-type Env = Record<string, string | undefined>;
+export type Env = Record<string, string | undefined>;
 
-function str(env: Env, name: string, fallback: string, pattern?: RegExp): string {
+// Readers shared with the Node processes (consumers/config.ts).
+export function str(env: Env, name: string, fallback: string, pattern?: RegExp): string {
   const raw = env[name];
   const value = raw === undefined || raw === "" ? fallback : raw;
   if (pattern && !pattern.test(value)) throw new ConfigError(`${name}=${JSON.stringify(value)} must match ${pattern}`);
   return value;
 }
 
-function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+export function int(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
   const n = Number(raw);
@@ -41,7 +42,7 @@ function int(env: Env, name: string, fallback: number, min: number, max: number)
   return n;
 }
 
-function bool(env: Env, name: string, fallback: boolean): boolean {
+export function bool(env: Env, name: string, fallback: boolean): boolean {
   const raw = env[name]?.toLowerCase();
   if (raw === undefined || raw === "") return fallback;
   if (["1", "true", "yes", "on"].includes(raw)) return true;

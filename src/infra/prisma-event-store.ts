@@ -4,6 +4,7 @@ import { PrismaClient, Prisma } from "../generated/prisma/client.ts";
 import type { EventEnvelope, ProductEvent } from "../catalog/events.ts";
 import type { ProductState } from "../catalog/product.ts";
 import { ConcurrentAppendError, type EventStore } from "../usecases/ports.ts";
+import { OUTBOX_CHANNEL } from "./outbox-store.ts";
 
 export function createPrismaClient(databaseUrl: string, poolSize = 10): PrismaClient {
   return new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl, max: poolSize }) });
@@ -97,6 +98,8 @@ export function createPrismaEventStore(prisma: PrismaClient): EventStore {
               payload: e as unknown as Prisma.InputJsonValue,
             })),
           }),
+          // Wakes the relay when this transaction commits (PostgreSQL delivers NOTIFY on commit).
+          prisma.$executeRaw`SELECT pg_notify(${OUTBOX_CHANNEL}, '')`,
         ]);
       } catch (err) {
         if (isUniqueViolation(err)) throw new ConcurrentAppendError(next.id, events[0]!.version);

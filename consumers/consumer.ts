@@ -1,0 +1,81 @@
+// A cache consumer process (Node 24): one service's consumer group keeping its cache namespace
+// right, in rebuild or evict mode. Start: CACHE_NAMESPACE=storefront CONSUMER_MODE=evict node consumers/consumer.ts
+import { createLogger } from "../src/infra/logger.ts";
+import { createConsumer, createKafka, createProducer } from "../src/infra/kafka.ts";
+import { Counter, Histogram, LATENCY_BUCKETS, createRegistry, serveMetrics } from "../src/infra/metrics.ts";
+import { createRedisCache, createRedisClient } from "../src/infra/redis-cache.ts";
+import { createEventConsumer } from "../src/usecases/consume-event.ts";
+import { configOrExit, loadConsumerConfig } from "./config.ts";
+
+const config = configOrExit(loadConsumerConfig);
+const logger = createLogger(config.logLevel, { process: "consumer", namespace: config.namespace, mode: config.mode });
+
+const registry = createRegistry({ process: "consumer", namespace: config.namespace, mode: config.mode });
+const events = new Counter({
+  name: "catalog_consumer_events_total",
+  help: "Events by outcome: applied, skipped_older (the cache already had that version or newer), dead_lettered",
+  labelNames: ["outcome", "reason"],
+  registers: [registry],
+});
+const latency = new Histogram({
+  name: "catalog_commit_to_cache_seconds",
+  help: "From the event's occurredAt to the cache holding it",
+  buckets: LATENCY_BUCKETS,
+  registers: [registry],
+});
+const cacheErrors = new Counter({ name: "catalog_consumer_cache_errors_total", help: "Redis writes that failed and were retried", registers: [registry] });
+
+const redis = createRedisClient(config.redisUrl, config.commandTimeoutMs);
+redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
+const cache = createRedisCache(redis, config.cache);
+const kafka = createKafka(config.brokers, `catalog-consumer-${config.namespace}`, logger);
+const dlq = await createProducer(kafka);
+let stopping = false;
+
+const consume = createEventConsumer({
+  cache,
+  mode: config.mode,
+  logger,
+  stopping: () => stopping,
+  deadLetter: (m, reason, detail) =>
+    dlq.send(config.dlqTopic, [
+      {
+        key: m.key ? Buffer.from(m.key).toString() : null,
+        value: m.value ? Buffer.from(m.value).toString() : "",
+        headers: {
+          ...m.headers,
+          "x-dlq-reason": reason,
+          "x-dlq-detail": detail.slice(0, 500),
+          "x-dlq-source": `${m.topic}/${m.partition}/${m.offset}`,
+          "x-dlq-group": config.groupId,
+        },
+      },
+    ]),
+  observe: {
+    applied(seconds) {
+      events.inc({ outcome: "applied", reason: "" });
+      latency.observe(Math.max(0, seconds));
+    },
+    skippedOlder: () => events.inc({ outcome: "skipped_older", reason: "" }),
+    deadLettered: (reason) => events.inc({ outcome: "dead_lettered", reason }),
+    cacheError: () => cacheErrors.inc(),
+  },
+});
+
+const consumer = await createConsumer(kafka, { groupId: config.groupId, topic: config.topic, concurrency: config.concurrency, logger }, consume);
+const metrics = await serveMetrics(registry, config.metricsPort, config.metricsHost);
+logger.info({ group: config.groupId, topic: config.topic, metricsPort: metrics.port }, "consumer started");
+
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, "consumer stopping: committing offsets");
+  await consumer.disconnect().catch((err: Error) => logger.warn({ err: err.message }, "consumer disconnect failed"));
+  await dlq.disconnect().catch(() => {});
+  await redis.quit().catch(() => {});
+  metrics.server.close();
+  logger.info("stopped");
+  process.exit(0);
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));

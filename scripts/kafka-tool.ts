@@ -1,0 +1,82 @@
+// Small Kafka admin tool on Node 24 (the client cannot run on Bun), for operators and tests:
+//   node scripts/kafka-tool.ts create TOPIC [PARTITIONS]   create a topic (no-op if it exists)
+//   node scripts/kafka-tool.ts delete TOPIC                delete a topic
+//   node scripts/kafka-tool.ts dump TOPIC                  print every message as a JSON line, then exit
+//   node scripts/kafka-tool.ts produce TOPIC               send JSON lines from stdin: {key?, value, headers?}
+// Env: KAFKA_BROKERS (default 127.0.0.1:9092).
+import { createInterface } from "node:readline";
+import kafkaJs from "@confluentinc/kafka-javascript";
+
+const { Kafka, logLevel } = kafkaJs.KafkaJS;
+const brokers = (process.env.KAFKA_BROKERS ?? "127.0.0.1:9092").split(",");
+const kafka = new Kafka({ kafkaJS: { brokers, clientId: "catalog-kafka-tool", logLevel: logLevel.ERROR } });
+const [command, topic, arg] = process.argv.slice(2);
+
+async function create() {
+  const admin = kafka.admin();
+  await admin.connect();
+  const existing = await admin.listTopics();
+  if (!existing.includes(topic!)) {
+    await admin.createTopics({ topics: [{ topic: topic!, numPartitions: Number(arg ?? 6), replicationFactor: 1 }] });
+  }
+  await admin.disconnect();
+}
+
+async function remove() {
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.deleteTopics({ topics: [topic!] }).catch(() => {});
+  await admin.disconnect();
+}
+
+/** Reads from the start to the end offsets that held when it began. */
+async function dump() {
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = await admin.fetchTopicOffsets(topic!);
+  await admin.disconnect();
+  const remaining = new Map(ends.filter((p) => Number(p.high) > Number(p.low)).map((p) => [p.partition, Number(p.high)]));
+  if (remaining.size === 0) return;
+  const consumer = kafka.consumer({ kafkaJS: { groupId: `dump-${process.pid}-${Date.now()}`, fromBeginning: true, autoCommit: false } });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic!] });
+  await new Promise<void>((resolve) => {
+    void consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
+        process.stdout.write(
+          JSON.stringify({ partition, offset: message.offset, key: message.key?.toString() ?? null, value: message.value?.toString() ?? null, headers }) + "\n",
+        );
+        const end = remaining.get(partition);
+        if (end !== undefined && Number(message.offset) + 1 >= end) remaining.delete(partition);
+        if (remaining.size === 0) resolve();
+      },
+    });
+  });
+  await consumer.disconnect();
+}
+
+async function produce() {
+  const producer = kafka.producer({ kafkaJS: { idempotent: true, allowAutoTopicCreation: false } });
+  await producer.connect();
+  const messages = [];
+  for await (const line of createInterface({ input: process.stdin })) {
+    if (line.trim()) messages.push(JSON.parse(line));
+  }
+  await producer.send({ topic: topic!, messages });
+  await producer.disconnect();
+}
+
+const commands: Record<string, () => Promise<void>> = { create, delete: remove, dump, produce };
+if (!topic || !command || !commands[command]) {
+  console.error("usage: node scripts/kafka-tool.ts create|delete|dump|produce TOPIC [PARTITIONS]");
+  process.exit(2);
+}
+try {
+  await commands[command]!();
+  process.exit(0);
+} catch (err) {
+  console.error(`kafka-tool ${command} ${topic}: ${(err as Error).message}`);
+  process.exit(1);
+}

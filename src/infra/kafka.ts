@@ -1,0 +1,90 @@
+// Kafka through @confluentinc/kafka-javascript (librdkafka). Node only: the client is a V8-API
+// addon that Bun cannot load, so only the relay and the consumers import this file.
+import kafkaJs from "@confluentinc/kafka-javascript";
+import type { Logger } from "pino";
+
+const { Kafka, logLevel } = kafkaJs.KafkaJS;
+type KafkaClient = InstanceType<typeof Kafka>;
+export type KafkaMessage = { key: string | null; value: string; headers?: Record<string, string> };
+
+/** The client's own log lines (librdkafka's included) go through pino, as JSON like ours. */
+function kafkaLogger(logger: Logger) {
+  const log = logger.child({ layer: "kafka" });
+  const adapter = {
+    info: (message: string, extra?: object) => log.info(extra ?? {}, message),
+    warn: (message: string, extra?: object) => log.warn(extra ?? {}, message),
+    error: (message: string, extra?: object) => log.error(extra ?? {}, message),
+    debug: (message: string, extra?: object) => log.debug(extra ?? {}, message),
+    namespace: () => adapter,
+    setLogLevel: () => {},
+  };
+  return adapter;
+}
+
+export function createKafka(brokers: string[], clientId: string, logger: Logger): KafkaClient {
+  return new Kafka({ kafkaJS: { brokers, clientId, logLevel: logLevel.WARN, logger: kafkaLogger(logger) } });
+}
+
+/**
+ * Producer settings, chosen for a relay that must neither lose nor reorder nor wait:
+ * - idempotent (acks=all, at most 5 in flight, sequence numbers): retries cannot duplicate or
+ *   reorder a partition's messages;
+ * - linger.ms=1: the relay already sends whole batches, so waiting longer to fill a batch only
+ *   adds latency (librdkafka's default is 5 ms);
+ * - message.timeout.ms=30000: a send waits through a broker restart, then fails and the relay
+ *   retries the same rows (they stay unsent until acknowledged).
+ */
+export async function createProducer(kafka: KafkaClient) {
+  const producer = kafka.producer({
+    kafkaJS: { idempotent: true, acks: -1, allowAutoTopicCreation: false },
+    "linger.ms": 1,
+    "message.timeout.ms": 30_000,
+    "retry.backoff.ms": 100,
+  });
+  await producer.connect();
+  return {
+    async send(topic: string, messages: readonly KafkaMessage[]) {
+      await producer.send({ topic, messages: messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers })) });
+    },
+    disconnect: () => producer.disconnect(),
+  };
+}
+export type Producer = Awaited<ReturnType<typeof createProducer>>;
+
+export type ConsumedMessage = {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+};
+
+/**
+ * A consumer group member. Offsets: the client stores a message's offset only after `handle`
+ * resolves, and commits stored offsets every second; a throw seeks back and the message comes
+ * again. So an offset is committed only after its message was applied (or dead-lettered).
+ * maxWaitTimeInMs=100 bounds how long an idle fetch waits at the broker (data returns at once).
+ */
+export async function createConsumer(
+  kafka: KafkaClient,
+  opts: { groupId: string; topic: string; concurrency: number; logger: Logger },
+  handle: (m: ConsumedMessage) => Promise<void>,
+) {
+  const consumer = kafka.consumer({
+    kafkaJS: { groupId: opts.groupId, fromBeginning: true, autoCommit: true, autoCommitInterval: 1000, maxWaitTimeInMs: 100 },
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [opts.topic] });
+  await consumer.run({
+    partitionsConsumedConcurrently: opts.concurrency,
+    eachMessage: async ({ topic, partition, message }) => {
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(message.headers ?? {})) {
+        if (v !== undefined) headers[k] = Array.isArray(v) ? String(v[0]) : String(v);
+      }
+      await handle({ topic, partition, offset: message.offset, key: message.key ?? null, value: message.value ?? null, headers });
+    },
+  });
+  return { disconnect: () => consumer.disconnect() };
+}
