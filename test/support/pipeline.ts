@@ -1,0 +1,170 @@
+// An isolated pipeline for end-to-end tests: its own database (migrated), topics, cache key prefix
+// and consumer groups, with the real processes: the api (Bun), the relay and consumers (Node 24).
+import Redis from "ioredis";
+import pg from "pg";
+import { BUN, NODE24, spawn, type Proc } from "./processes.ts";
+import { TEST_DATABASE_URL, TEST_REDIS_URL, deleteKeys, uniquePrefix, waitFor } from "./services.ts";
+
+export type Pipeline = Awaited<ReturnType<typeof createPipeline>>;
+
+async function run(cmd: string[], env: Record<string, string> = {}, input?: string): Promise<string> {
+  const proc = Bun.spawn(cmd, { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe", stdin: input === undefined ? "ignore" : new Blob([input]) });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  if (code !== 0) throw new Error(`${cmd.join(" ")} exited ${code}: ${err || out}`);
+  return out;
+}
+
+export const kafkaTool = (args: string[], input?: string) => run([NODE24, "scripts/kafka-tool.ts", ...args], {}, input);
+
+export type TopicMessage = { partition: number; offset: string; key: string | null; value: string | null; headers: Record<string, string> };
+export async function dumpTopic(topic: string): Promise<TopicMessage[]> {
+  const out = await kafkaTool(["dump", topic]);
+  return out.split("\n").filter(Boolean).map((l) => JSON.parse(l) as TopicMessage);
+}
+
+export async function createPipeline(label: string) {
+  const prefix = uniquePrefix(label).replaceAll("-", "_");
+  const database = `catalog_e2e_${prefix}`.toLowerCase();
+  const databaseUrl = TEST_DATABASE_URL.replace(/\/[^/?]+(\?|$)/, `/${database}$1`);
+  const topic = `e2e.${prefix}`;
+  const dlqTopic = `${topic}.dlq`;
+  await run([BUN, "scripts/migrate.ts", "deploy"], { DATABASE_URL: databaseUrl });
+  await kafkaTool(["create", topic, "6"]);
+  await kafkaTool(["create", dlqTopic, "1"]);
+
+  const db = new pg.Pool({ connectionString: databaseUrl, max: 3 });
+  const redis = new Redis(TEST_REDIS_URL);
+  const procs = new Set<Proc>();
+  const env = (extra: Record<string, string> = {}) => ({
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: TEST_REDIS_URL,
+    KAFKA_TOPIC: topic,
+    KAFKA_DLQ_TOPIC: dlqTopic,
+    CACHE_KEY_PREFIX: prefix,
+    METRICS_PORT: "0",
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "info",
+    ...extra,
+  });
+
+  function track(proc: Proc) {
+    procs.add(proc);
+    void proc.exited.then(() => procs.delete(proc));
+    return proc;
+  }
+
+  async function started(proc: Proc, pattern: RegExp, what: string) {
+    await waitFor(() => pattern.test(proc.output()) || proc.exitCode !== null, 30_000, what);
+    if (proc.exitCode !== null) throw new Error(`${what} exited ${proc.exitCode}:\n${proc.output()}`);
+    return proc;
+  }
+
+  const pipeline = {
+    prefix,
+    topic,
+    dlqTopic,
+    databaseUrl,
+    db,
+    redis,
+    key: (namespace: string, id: string) => `${prefix}:${namespace}:product:{${id}}`,
+
+    /** The api as a process; write-through off unless asked, so only the pipeline fills caches. */
+    async startApi(extra: Record<string, string> = {}) {
+      const proc = track(spawn([BUN, "src/main.ts"], env({ PORT: "0", CACHE_WRITE_THROUGH: "false", ...extra })));
+      await started(proc, /"msg":"api listening"/, "the api");
+      const url = /"url":"(http:[^"]+)"/.exec(proc.output())![1]!;
+      return Object.assign(proc, { url });
+    },
+    async startRelay(extra: Record<string, string> = {}) {
+      return started(track(spawn([NODE24, "consumers/relay.ts"], env(extra))), /"msg":"relay started"/, "the relay");
+    },
+    async startConsumer(namespace: string, mode: "rebuild" | "evict", extra: Record<string, string> = {}) {
+      const proc = track(
+        spawn([NODE24, "consumers/consumer.ts"], env({ CACHE_NAMESPACE: namespace, CONSUMER_MODE: mode, CONSUMER_GROUP: `${prefix}.${namespace}`, ...extra })),
+      );
+      return started(proc, /"msg":"consumer started"/, `the ${namespace} consumer`);
+    },
+    /** Versions of these products as each cache namespace holds them (null: no entry). */
+    async cachedVersions(namespace: string, ids: readonly string[]): Promise<(number | null)[]> {
+      if (ids.length === 0) return [];
+      const values = await redis.mget(ids.map((id) => pipeline.key(namespace, id)));
+      return values.map((v) => (v ? Number(v.slice(0, v.indexOf("|"))) : null));
+    },
+    async latestVersions(ids: readonly string[]): Promise<Map<string, number>> {
+      const { rows } = await db.query<{ id: string; version: number }>("SELECT id, version FROM product_snapshots WHERE id = ANY($1)", [ids]);
+      return new Map(rows.map((r) => [r.id, r.version]));
+    },
+    async close() {
+      for (const p of procs) p.kill("SIGKILL");
+      await Promise.all([...procs].map((p) => p.exited));
+      await kafkaTool(["delete", topic]).catch(() => {});
+      await kafkaTool(["delete", dlqTopic]).catch(() => {});
+      await deleteKeys(redis, prefix);
+      redis.disconnect();
+      await db.end();
+      const admin = new pg.Client({ connectionString: TEST_DATABASE_URL.replace(/\/[^/?]+(\?|$)/, "/postgres$1") });
+      await admin.connect();
+      await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+      await admin.end();
+    },
+  };
+  return pipeline;
+}
+
+/** JSON HTTP helper for the api process. */
+export async function http(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: body === undefined ? headers : { "content-type": "application/json", ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
+}
+
+/** Quantile of a sorted list (nearest rank). */
+export function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+}
+
+/**
+ * Samples the caches while a test runs: records when each product first reached each version and
+ * fails if a version ever goes down (invariant 1).
+ */
+export function startSampler(p: Pipeline, namespaces: readonly string[], ids: () => readonly string[], everyMs = 5) {
+  const last = new Map<string, number>();
+  const firstSeen = new Map<string, number>(); // `${ns}|${id}|${version}` → time
+  const regressions: string[] = [];
+  let samples = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const current = ids();
+      for (const ns of namespaces) {
+        const versions = await p.cachedVersions(ns, current).catch(() => null);
+        if (!versions) continue;
+        const now = performance.now();
+        current.forEach((id, i) => {
+          const v = versions[i];
+          if (v === null || v === undefined) return; // an entry may expire or be absent; it may not go back
+          const k = `${ns}|${id}`;
+          const prev = last.get(k);
+          if (prev !== undefined && v < prev) regressions.push(`${k}: ${prev} → ${v}`);
+          last.set(k, Math.max(prev ?? 0, v));
+          if (!firstSeen.has(`${k}|${v}`)) firstSeen.set(`${k}|${v}`, now);
+        });
+      }
+      samples++;
+      await Bun.sleep(everyMs);
+    }
+  })();
+  return {
+    firstSeen,
+    regressions,
+    samples: () => samples,
+    async stop() {
+      running = false;
+      await loop;
+    },
+  };
+}
