@@ -39,7 +39,7 @@ export function createRelay(deps: RelayDeps) {
   const { store, logger, observe, options } = deps;
   let stopping = false;
   let lastHousekeeping = 0;
-  let wasLeader = false;
+  let wasLeader: boolean | null = null; // logs the first state too
 
   async function housekeeping() {
     if (Date.now() - lastHousekeeping < 5000) return;

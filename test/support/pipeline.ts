@@ -79,7 +79,7 @@ export async function createPipeline(label: string) {
     },
     async startConsumer(namespace: string, mode: "rebuild" | "evict", extra: Record<string, string> = {}) {
       const proc = track(
-        spawn([NODE24, "consumers/consumer.ts"], env({ CACHE_NAMESPACE: namespace, CONSUMER_MODE: mode, CONSUMER_GROUP: `${prefix}.${namespace}`, ...extra })),
+        spawn([NODE24, "consumers/consumer.ts"], env({ CACHE_NAMESPACE: namespace, CONSUMER_MODE: mode, CONSUMER_GROUP: `${prefix}.${namespace}`, CONSUMER_INSTANCE_ID: `${namespace}-1`, ...extra })),
       );
       return started(proc, /"msg":"consumer started"/, `the ${namespace} consumer`);
     },

@@ -28,12 +28,12 @@ export async function deleteKeys(redis: Redis, prefix: string) {
 }
 
 /** Polls until `check` returns a truthy value, or fails with the last value after `timeoutMs`. */
-export async function waitFor<T>(check: () => Promise<T> | T, timeoutMs = 10_000, what = "condition"): Promise<T> {
+export async function waitFor<T>(check: () => Promise<T> | T, timeoutMs = 10_000, what = "condition"): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: T | undefined;
   while (Date.now() < deadline) {
     last = await check();
-    if (last) return last;
+    if (last) return last as NonNullable<T>;
     await Bun.sleep(20);
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`);

@@ -1,0 +1,153 @@
+// The pipeline under faults: processes killed with SIGKILL at the worst moments, two relays at
+// once, and the broker restarted during writes. After each, every cache converges to the database,
+// no cached version ever went back, and the topic holds every committed event.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { ROOT } from "../support/processes.ts";
+import { createPipeline, dumpTopic, http, startSampler, type Pipeline } from "../support/pipeline.ts";
+import { waitFor } from "../support/services.ts";
+
+let p: Pipeline;
+let api: Awaited<ReturnType<Pipeline["startApi"]>>;
+
+beforeAll(async () => {
+  p = await createPipeline("faults");
+  api = await p.startApi();
+});
+afterAll(() => p.close());
+
+/** Writes to `ids` round-robin, `count` times, `concurrency` at a time; returns when all are acknowledged. */
+async function writeLoad(ids: readonly string[], count: number, concurrency = 4, pauseMs = 0) {
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      const n = next++;
+      const id = ids[n % ids.length]!;
+      const r = await http(api.url, "PATCH", `/products/${id}`, { priceCents: n });
+      if (r.status !== 200) throw new Error(`write ${n} failed: ${r.status} ${JSON.stringify(r.body)}`);
+      if (pauseMs) await Bun.sleep(pauseMs);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
+async function createProducts(label: string, n: number) {
+  const ids = Array.from({ length: n }, (_, i) => `${p.prefix}-${label}${i}`);
+  await Promise.all(ids.map((id) => http(api.url, "POST", "/products", { id, name: id, priceCents: 1, currency: "EUR" })));
+  return ids;
+}
+
+async function expectConverged(ids: readonly string[], namespaces: readonly string[], timeoutMs = 30_000) {
+  const latest = await p.latestVersions(ids);
+  const want = JSON.stringify(ids.map((id) => latest.get(id)));
+  for (const ns of namespaces) {
+    await waitFor(async () => JSON.stringify(await p.cachedVersions(ns, ids)) === want, timeoutMs, `${ns} to converge`);
+  }
+}
+
+/** Topic contents against the event store: every event present; per product, first deliveries in version order. */
+async function expectTopicMatchesEventStore(ids: readonly string[]) {
+  const { rows } = await p.db.query<{ product_id: string; version: number }>(
+    "SELECT product_id, version FROM events WHERE product_id = ANY($1) ORDER BY product_id, version",
+    [ids],
+  );
+  const messages = (await dumpTopic(p.topic)).filter((m) => m.key && ids.includes(m.key));
+  const byProduct = new Map<string, number[]>();
+  for (const m of messages.sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset))) {
+    const v = Number(m.headers["x-product-version"]);
+    expect(JSON.parse(m.value!).version).toBe(v);
+    byProduct.set(m.key!, [...(byProduct.get(m.key!) ?? []), v]);
+  }
+  const firstDeliveries = (vs: number[]) => vs.filter((v, i) => vs.indexOf(v) === i);
+  const expected = new Map<string, number[]>();
+  for (const r of rows) expected.set(r.product_id, [...(expected.get(r.product_id) ?? []), r.version]);
+  for (const id of ids) expect({ id, versions: firstDeliveries(byProduct.get(id) ?? []) }).toEqual({ id, versions: expected.get(id)! });
+  return { messages: messages.length, events: rows.length };
+}
+
+describe("when a consumer is killed with SIGKILL in the middle of a stream of writes and restarted", () => {
+  test("then its cache converges to the database and no version ever went back", async () => {
+    const relay = await p.startRelay();
+    let consumer = await p.startConsumer("catalog", "rebuild");
+    const ids = await createProducts("c", 15);
+    const sampler = startSampler(p, ["catalog"], () => ids, 3);
+    const load = writeLoad(ids, 300, 4);
+    await waitFor(async () => (await p.cachedVersions("catalog", ids)).some((v) => (v ?? 0) >= 5), 15_000, "the stream to be under way");
+    consumer.kill("SIGKILL");
+    await consumer.exited;
+    await Bun.sleep(300);
+    consumer = await p.startConsumer("catalog", "rebuild");
+    await load;
+    await expectConverged(ids, ["catalog"]);
+    await sampler.stop();
+    expect(sampler.regressions).toEqual([]);
+    expect(sampler.samples()).toBeGreaterThan(10);
+    relay.kill("SIGTERM");
+    consumer.kill("SIGTERM");
+    await Promise.all([relay.exited, consumer.exited]);
+  });
+});
+
+describe("when the relay is killed between the broker's acknowledgement and marking the rows sent", () => {
+  test("then the restarted relay publishes them again, the duplicate changes nothing, and no event is missing", async () => {
+    const consumer = await p.startConsumer("catalog", "rebuild");
+    const crashing = await p.startRelay({ RELAY_FAILPOINT: "crash-after-publish" });
+    const ids = await createProducts("r", 3);
+    expect(await crashing.exited).not.toBe(0); // it died by SIGKILL right after the publish
+    const { rows } = await p.db.query("SELECT count(*)::int AS n FROM outbox WHERE sent_at IS NULL AND product_id = ANY($1)", [ids]);
+    expect(rows[0].n).toBe(3); // acknowledged by the broker, but not marked
+
+    const relay = await p.startRelay();
+    await waitFor(async () => {
+      const r = await p.db.query("SELECT count(*)::int AS n FROM outbox WHERE sent_at IS NULL AND product_id = ANY($1)", [ids]);
+      return r.rows[0].n === 0;
+    }, 15_000, "the rows to be marked sent");
+    await expectConverged(ids, ["catalog"]);
+    const { messages, events } = await expectTopicMatchesEventStore(ids);
+    expect(messages).toBeGreaterThan(events); // the duplicates really went out
+    const cached = await Promise.all(ids.map((id) => p.redis.get(p.key("catalog", id))));
+    expect(cached.every((v) => v?.startsWith("1|p|"))).toBe(true);
+    relay.kill("SIGTERM");
+    consumer.kill("SIGTERM");
+    await Promise.all([relay.exited, consumer.exited]);
+  });
+});
+
+describe("when two relays run at once and the leader is killed during writes", () => {
+  test("then the standby takes over and no product's events are lost or reordered", async () => {
+    const consumer = await p.startConsumer("catalog", "rebuild");
+    const first = await p.startRelay();
+    await waitFor(() => first.output().includes('"leader":true'), 10_000, "the first relay to lead");
+    const second = await p.startRelay({ RELAY_POLL_MS: "100" });
+    await waitFor(() => second.output().includes('"leader":false'), 10_000, "the second relay to stand by");
+    const ids = await createProducts("t", 10);
+    const load = writeLoad(ids, 200, 4);
+    await Bun.sleep(300);
+    first.kill("SIGKILL");
+    await load;
+    await waitFor(() => second.output().includes('"leader":true'), 10_000, "the standby to take over");
+    await expectConverged(ids, ["catalog"]);
+    await expectTopicMatchesEventStore(ids);
+    second.kill("SIGTERM");
+    consumer.kill("SIGTERM");
+    await Promise.all([second.exited, consumer.exited]);
+  });
+});
+
+describe("when the Kafka broker restarts during writes", () => {
+  test("then nothing is lost and the pipeline resumes by itself", async () => {
+    const relay = await p.startRelay();
+    const consumers = await Promise.all([p.startConsumer("catalog", "rebuild"), p.startConsumer("storefront", "evict")]);
+    const ids = await createProducts("k", 10);
+    const load = writeLoad(ids, 150, 2, 10);
+    await Bun.sleep(200);
+    const kafka = (cmd: string) => Bun.spawn(["bash", "scripts/kafka.sh", cmd], { cwd: ROOT, stdout: "ignore", stderr: "inherit" }).exited;
+    expect(await kafka("stop")).toBe(0);
+    await Bun.sleep(500);
+    expect(await kafka("start")).toBe(0);
+    await load; // the api never needed Kafka
+    await expectConverged(ids, ["catalog", "storefront"], 60_000);
+    await expectTopicMatchesEventStore(ids);
+    for (const proc of [relay, ...consumers]) proc.kill("SIGTERM");
+    await Promise.all([relay.exited, ...consumers.map((c) => c.exited)]);
+  }, 120_000);
+});
