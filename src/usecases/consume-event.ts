@@ -32,7 +32,13 @@ export function createEventConsumer(deps: ConsumeDeps) {
     const decoded = decodeEvent(message.key, message.value);
     if (!decoded.ok) {
       deps.logger.warn(
-        { reason: decoded.reason, detail: decoded.detail, partition: message.partition, offset: message.offset },
+        {
+          reason: decoded.reason,
+          detail: decoded.detail,
+          key: message.key ? new TextDecoder().decode(message.key).slice(0, 64) : null,
+          partition: message.partition,
+          offset: message.offset,
+        },
         "poison message sent to the dead-letter topic",
       );
       await deps.deadLetter(message, decoded.reason, decoded.detail);

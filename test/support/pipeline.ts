@@ -22,7 +22,8 @@ export async function dumpTopic(topic: string): Promise<TopicMessage[]> {
   return out.split("\n").filter(Boolean).map((l) => JSON.parse(l) as TopicMessage);
 }
 
-export async function createPipeline(label: string) {
+export async function createPipeline(label: string, options: { redisUrl?: string } = {}) {
+  const redisUrl = options.redisUrl ?? TEST_REDIS_URL;
   const prefix = uniquePrefix(label).replaceAll("-", "_");
   const database = `catalog_e2e_${prefix}`.toLowerCase();
   const databaseUrl = TEST_DATABASE_URL.replace(/\/[^/?]+(\?|$)/, `/${database}$1`);
@@ -33,11 +34,11 @@ export async function createPipeline(label: string) {
   await kafkaTool(["create", dlqTopic, "1"]);
 
   const db = new pg.Pool({ connectionString: databaseUrl, max: 3 });
-  const redis = new Redis(TEST_REDIS_URL);
+  const redis = new Redis(redisUrl);
   const procs = new Set<Proc>();
   const env = (extra: Record<string, string> = {}) => ({
     DATABASE_URL: databaseUrl,
-    REDIS_URL: TEST_REDIS_URL,
+    REDIS_URL: redisUrl,
     KAFKA_TOPIC: topic,
     KAFKA_DLQ_TOPIC: dlqTopic,
     CACHE_KEY_PREFIX: prefix,
