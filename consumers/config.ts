@@ -37,7 +37,6 @@ export function loadConsumerConfig(env: Env = process.env) {
     groupId: str(env, "CONSUMER_GROUP", `catalog-cache.${namespace}`, /^[A-Za-z0-9._-]{1,249}$/),
     /** Static group membership (empty: dynamic); unique per running consumer of a group. */
     instanceId: str(env, "CONSUMER_INSTANCE_ID", "", /^[A-Za-z0-9._-]{0,249}$/) || undefined,
-    concurrency: int(env, "CONSUMER_CONCURRENCY", 3, 1, 64),
     metricsPort: int(env, "METRICS_PORT", 9465, 0, 65535),
     cache: {
       keyPrefix: str(env, "CACHE_KEY_PREFIX", "cc", /^[A-Za-z0-9_.-]{1,32}$/),

@@ -62,7 +62,7 @@ const consume = createEventConsumer({
   },
 });
 
-const consumer = await createConsumer(kafka, { groupId: config.groupId, instanceId: config.instanceId, topic: config.topic, concurrency: config.concurrency, logger }, consume);
+const consumer = await createConsumer(kafka, { groupId: config.groupId, instanceId: config.instanceId, topic: config.topic, logger }, consume);
 const metrics = await serveMetrics(registry, config.metricsPort, config.metricsHost);
 logger.info({ group: config.groupId, topic: config.topic, metricsPort: metrics.port }, "consumer started");
 

@@ -71,7 +71,7 @@ export type ConsumedMessage = {
  */
 export async function createConsumer(
   kafka: KafkaClient,
-  opts: { groupId: string; instanceId?: string; topic: string; concurrency: number; logger: Logger },
+  opts: { groupId: string; instanceId?: string; topic: string; logger: Logger },
   handle: (m: ConsumedMessage) => Promise<void>,
 ) {
   const consumer = kafka.consumer({
@@ -88,8 +88,12 @@ export async function createConsumer(
   });
   await consumer.connect();
   await consumer.subscribe({ topics: [opts.topic] });
+  // One message at a time. With partitionsConsumedConcurrently > 1, client 1.10.1 was seen here to
+  // hand one partition's messages to several workers out of order (cf. upstream issue 222): the
+  // versions kept the cache right, but a later offset could be stored before an earlier message of
+  // another product had been applied, and a crash then would lose that message. Scale by adding
+  // group members (up to one per partition) instead.
   await consumer.run({
-    partitionsConsumedConcurrently: opts.concurrency,
     eachMessage: async ({ topic, partition, message }) => {
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(message.headers ?? {})) {

@@ -5,10 +5,17 @@ import Redis, { type RedisOptions } from "ioredis";
 import type { CacheEntry, CasResult, ProductCache } from "../usecases/ports.ts";
 
 // node:fs rather than Bun.file: the consumers load this module on Node.
-const CAS_SET_LUA = readFileSync(new URL("./lua/cas-set-1.lua", import.meta.url), "utf8");
+const lua = (name: string) => readFileSync(new URL(`./lua/${name}`, import.meta.url), "utf8");
+const SCRIPTS = {
+  casSet: lua("cas-set-1.lua"),
+  replaceIfEqual: lua("replace-if-equal-1.lua"),
+  releaseLease: lua("release-lease-1.lua"),
+};
 
 type CasRedis = Redis & {
   casSet(key: string, version: number, kind: string, payload: string, ttlMs: number): Promise<[number, number]>;
+  replaceIfEqual(key: string, expected: string, version: number, kind: string, payload: string, ttlMs: number): Promise<number>;
+  releaseLease(key: string, token: string): Promise<number>;
 };
 
 export type RedisCacheOptions = {
@@ -37,6 +44,8 @@ export function createRedisClient(url: string, commandTimeoutMs: number, extra: 
 
 /** Key of a product's entry. The hash tag keeps it addressable on a Redis Cluster. */
 export const cacheKey = (prefix: string, namespace: string, id: string) => `${prefix}:${namespace}:product:{${id}}`;
+/** Key of the fill lease of a product (same hash tag, so same slot as the entry). */
+export const leaseKey = (prefix: string, namespace: string, id: string) => `${prefix}:${namespace}:lease:{${id}}`;
 
 export function parseEntry(raw: string | null): CacheEntry | null {
   if (raw === null) return null;
@@ -50,9 +59,11 @@ export function parseEntry(raw: string | null): CacheEntry | null {
 }
 
 export function createRedisCache(client: Redis, options: RedisCacheOptions): ProductCache {
-  // defineCommand registers the script once and sends it by SHA (EVALSHA, reloaded on NOSCRIPT).
-  if (typeof (client as unknown as Partial<CasRedis>).casSet !== "function") {
-    client.defineCommand("casSet", { numberOfKeys: 1, lua: CAS_SET_LUA });
+  // defineCommand registers a script once and sends it by SHA (EVALSHA, reloaded on NOSCRIPT).
+  for (const [name, source] of Object.entries(SCRIPTS)) {
+    if (typeof (client as unknown as Record<string, unknown>)[name] !== "function") {
+      client.defineCommand(name, { numberOfKeys: 1, lua: source });
+    }
   }
   const redis = client as unknown as CasRedis;
   const ttlMs = options.ttlSeconds * 1000;
@@ -76,6 +87,19 @@ export function createRedisCache(client: Redis, options: RedisCacheOptions): Pro
         items.map(({ id, entry }) => redis.casSet(key(id), entry.version, entry.kind, entry.payload, ttlMs)),
       );
       return replies.map(toResult);
+    },
+    async getRaw(ids) {
+      if (ids.length === 0) return [];
+      return redis.mget(ids.map(key));
+    },
+    async replaceIfEqual(id, expected, entry) {
+      return (await redis.replaceIfEqual(key(id), expected, entry.version, entry.kind, entry.payload, ttlMs)) === 1;
+    },
+    async acquireLease(id, token, ttl) {
+      return (await redis.set(leaseKey(options.keyPrefix, options.namespace, id), token, "PX", ttl, "NX")) === "OK";
+    },
+    async releaseLease(id, token) {
+      await redis.releaseLease(leaseKey(options.keyPrefix, options.namespace, id), token);
     },
     async ping() {
       await redis.ping();

@@ -36,6 +36,13 @@ export interface ProductCache {
   /** Compare-and-set: stores the entry only if it is newer than what the key holds. */
   put(id: string, entry: CacheEntry): Promise<CasResult>;
   putMany(items: readonly { id: string; entry: CacheEntry }[]): Promise<CasResult[]>;
+  /** Raw stored values (replay compares them byte for byte). */
+  getRaw(ids: readonly string[]): Promise<(string | null)[]>;
+  /** Replaces a value only if it is still exactly `expected` (replay repairs; see the Lua file). */
+  replaceIfEqual(id: string, expected: string, entry: CacheEntry): Promise<boolean>;
+  /** A short lease that lets one process fill a missing key while the others wait. */
+  acquireLease(id: string, token: string, ttlMs: number): Promise<boolean>;
+  releaseLease(id: string, token: string): Promise<void>;
   ping(): Promise<void>;
   /** Called whenever the connection to the cache is (re)established. */
   onReady(listener: () => void): void;
