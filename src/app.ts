@@ -1,15 +1,20 @@
 // createApp(deps): the HTTP application, built from its dependencies so tests can drive it
 // in-process with `app.handle(request)`. Production wiring lives in main.ts only.
+import { openapi } from "@elysiajs/openapi";
 import { Elysia } from "elysia";
 import type { Logger } from "pino";
 import type { DecideContext } from "./catalog/decide.ts";
+import { adminRoutes } from "./http/admin.ts";
 import { mapError } from "./http/errors.ts";
 import { healthRoutes } from "./http/health.ts";
+import { createApiMetrics } from "./http/metrics.ts";
+import { components, docs } from "./http/openapi-docs.ts";
 import { productRoutes } from "./http/products.ts";
 import type { CacheWriter } from "./usecases/cache-writer.ts";
 import { createCommandExecutor } from "./usecases/commands.ts";
 import type { EventStore, ProductCache } from "./usecases/ports.ts";
-import { createQueries } from "./usecases/queries.ts";
+import { createQueries, type QueryDeps } from "./usecases/queries.ts";
+import type { ReplayRunner } from "./usecases/replay-jobs.ts";
 
 export type AppDeps = {
   store: EventStore;
@@ -19,27 +24,48 @@ export type AppDeps = {
   logger: Logger;
   ctx?: DecideContext;
   bodyLimitBytes?: number;
+  /** The admin routes are mounted when a replay runner is given. */
+  replay?: ReplayRunner;
+  /** Bearer token of the admin routes; null or absent: open (development only; config enforces it). */
+  adminToken?: string | null;
+  lease?: QueryDeps["lease"];
 };
 
 export const defaultContext: DecideContext = { now: () => new Date(), newId: () => crypto.randomUUID() };
 
 export function createApp(deps: AppDeps) {
   const ctx = deps.ctx ?? defaultContext;
-  const queries = createQueries(deps);
-  return (
-    // normalize: false, so unknown fields are refused rather than silently dropped.
-    new Elysia({ normalize: false })
-      .onError(mapError(deps.logger))
-      .use(healthRoutes({ postgres: () => deps.store.ping(), redis: () => deps.cache.ping() }))
-      .use(
-        productRoutes({
-          queries,
-          execute: createCommandExecutor({ store: deps.store, writer: deps.writer, ctx }),
-          newId: ctx.newId,
-          bodyLimitBytes: deps.bodyLimitBytes ?? 64 * 1024,
-        }),
-      )
-  );
+  const bodyLimitBytes = deps.bodyLimitBytes ?? 64 * 1024;
+  const metrics = createApiMetrics({ pendingWriteThrough: () => deps.writer?.pendingCount() ?? 0 });
+  const queries = createQueries({ store: deps.store, cache: deps.cache, logger: deps.logger, observe: metrics.observer, lease: deps.lease });
+  const app = new Elysia({ normalize: false }) // unknown fields are refused, not silently dropped
+    .onError(mapError(deps.logger))
+    .use(
+      openapi({
+        path: "/openapi",
+        documentation: {
+          info: {
+            title: "catalog-cache",
+            version: "0.1.0",
+            description: "Event-sourced product catalog with versioned, never-stale caches. Errors are {error: {code, message, details?}}.",
+          },
+          components: components as never,
+        },
+      }),
+    )
+    .use(metrics.plugin)
+    .use(healthRoutes({ postgres: () => deps.store.ping(), redis: () => deps.cache.ping() }))
+    .use(
+      productRoutes({
+        queries,
+        execute: createCommandExecutor({ store: deps.store, writer: deps.writer, ctx }),
+        newId: ctx.newId,
+        bodyLimitBytes,
+      }),
+    );
+  if (!deps.replay) return app;
+  return app.use(adminRoutes({ runner: deps.replay, adminToken: deps.adminToken ?? null, bodyLimitBytes }));
 }
 
 export type App = ReturnType<typeof createApp>;
+

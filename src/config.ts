@@ -18,6 +18,9 @@ export type Config = {
   };
   bodyLimitBytes: number;
   logLevel: string;
+  /** Bearer token of the admin endpoints; null only in development (then they are open). */
+  adminToken: string | null;
+  lease: { leaseMs: number; waitMs: number };
 };
 
 export class ConfigError extends Error {}
@@ -52,6 +55,10 @@ export function bool(env: Env, name: string, fallback: boolean): boolean {
 
 export function loadConfig(env: Env = process.env): Config {
   const appEnv = str(env, "APP_ENV", env.NODE_ENV === "production" ? "production" : "development", /^(development|test|production)$/) as AppEnv;
+  const adminToken = env.ADMIN_TOKEN ? env.ADMIN_TOKEN : null;
+  if (appEnv !== "development" && (adminToken === null || adminToken.length < 16)) {
+    throw new ConfigError(`ADMIN_TOKEN must be set to a secret of at least 16 characters when APP_ENV=${appEnv} (only development runs without one)`);
+  }
   return {
     env: appEnv,
     host: str(env, "HOST", "127.0.0.1"),
@@ -67,5 +74,10 @@ export function loadConfig(env: Env = process.env): Config {
     },
     bodyLimitBytes: int(env, "BODY_LIMIT_BYTES", 64 * 1024, 1024, 10 * 1024 * 1024),
     logLevel: str(env, "LOG_LEVEL", "info", /^(fatal|error|warn|info|debug|trace|silent)$/),
+    adminToken,
+    lease: {
+      leaseMs: int(env, "CACHE_LEASE_MS", 2000, 100, 60_000),
+      waitMs: int(env, "CACHE_LEASE_WAIT_MS", 200, 0, 10_000),
+    },
   };
 }

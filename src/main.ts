@@ -1,12 +1,14 @@
 // The api process: config → adapters → createApp(deps).listen(), and a graceful shutdown.
 import { createApp } from "./app.ts";
-import { ConfigError, loadConfig } from "./config.ts";
+import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { createLogger } from "./infra/logger.ts";
 import { createPrismaClient, createPrismaEventStore } from "./infra/prisma-event-store.ts";
 import { createRedisCache, createRedisClient } from "./infra/redis-cache.ts";
+import { createRedisJobStore } from "./infra/redis-jobs.ts";
 import { createCacheWriter } from "./usecases/cache-writer.ts";
+import { createReplayRunner } from "./usecases/replay-jobs.ts";
 
-let config;
+let config: Config;
 try {
   config = loadConfig();
 } catch (err) {
@@ -21,11 +23,29 @@ const logger = createLogger(config.logLevel, { process: "api" });
 const prisma = createPrismaClient(config.databaseUrl);
 const redis = createRedisClient(config.redisUrl, config.cache.commandTimeoutMs);
 redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
-const cache = createRedisCache(redis, config.cache);
+const cacheFor = (namespace: string) => createRedisCache(redis, { ...config.cache, namespace });
+const cache = cacheFor(config.cache.namespace);
 const store = createPrismaEventStore(prisma);
 const writer = config.cache.writeThrough ? createCacheWriter(cache, logger.child({ layer: "write-through" })) : null;
+const replay = createReplayRunner({
+  source: store,
+  cacheFor,
+  jobs: createRedisJobStore(redis, config.cache.keyPrefix),
+  logger: logger.child({ layer: "replay" }),
+  defaultNamespace: config.cache.namespace,
+});
+if (config.adminToken === null) logger.warn("ADMIN_TOKEN is not set: the admin routes are open (development only)");
 
-const app = createApp({ store, cache, writer, logger, bodyLimitBytes: config.bodyLimitBytes }).listen({
+const app = createApp({
+  store,
+  cache,
+  writer,
+  logger,
+  bodyLimitBytes: config.bodyLimitBytes,
+  replay,
+  adminToken: config.adminToken,
+  lease: config.lease,
+}).listen({
   hostname: config.host,
   port: config.port,
   // The body parser answers 413 PAYLOAD_TOO_LARGE (JSON, from Content-Length, before reading) above

@@ -10,7 +10,9 @@ export type ErrorCode =
   | "VERSION_CONFLICT"
   | "PAYLOAD_TOO_LARGE"
   | "UNSUPPORTED_MEDIA_TYPE"
-  | "CONFLICT_RETRY_EXHAUSTED";
+  | "CONFLICT_RETRY_EXHAUSTED"
+  | "REPLAY_RUNNING"
+  | "ROUTE_NOT_FOUND";
 
 export class CatalogError extends Error {
   readonly code: ErrorCode;

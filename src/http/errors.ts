@@ -7,9 +7,18 @@ export function errorResponse(status: number, code: ErrorCode | string, message:
   return Response.json({ error: body }, { status });
 }
 
-type ElysiaErrorContext = { code: unknown; error: unknown; request: Request };
+type ElysiaErrorContext = { code: unknown; error: unknown; request: Request; set: { status?: number | string } };
 
 export function mapError(logger: Logger) {
+  const map = mapErrorToResponse(logger);
+  return (ctx: ElysiaErrorContext): Response => {
+    const res = map(ctx);
+    ctx.set.status = res.status; // so the request metrics see the status of error responses too
+    return res;
+  };
+}
+
+function mapErrorToResponse(logger: Logger) {
   return ({ code, error, request }: ElysiaErrorContext): Response => {
     // Elysia wraps whatever a body parser throws in a ParseError; ours are CatalogErrors.
     if (code === "PARSE" && (error as Error).cause instanceof CatalogError) error = (error as Error).cause;

@@ -1,5 +1,6 @@
 // Liveness does no I/O; readiness checks that PostgreSQL and Redis answer within a bound.
 import { Elysia } from "elysia";
+import { docs } from "./openapi-docs.ts";
 
 type Check = () => Promise<void>;
 
@@ -20,7 +21,7 @@ async function probe(check: Check, timeoutMs: number): Promise<"ok" | string> {
 
 export function healthRoutes(checks: Record<string, Check>, timeoutMs = 1000) {
   return new Elysia({ name: "health" })
-    .get("/healthz", () => ({ status: "ok" }))
+    .get("/healthz", () => ({ status: "ok" }), { detail: docs.healthz })
     .get("/readyz", async ({ set }) => {
       const names = Object.keys(checks);
       const results = await Promise.all(names.map((n) => probe(checks[n]!, timeoutMs)));
@@ -28,5 +29,5 @@ export function healthRoutes(checks: Record<string, Check>, timeoutMs = 1000) {
       const ready = results.every((r) => r === "ok");
       set.status = ready ? 200 : 503;
       return { status: ready ? "ready" : "unavailable", checks: detail };
-    });
+    }, { detail: docs.readyz });
 }

@@ -8,6 +8,7 @@ import type { CommandResult } from "../usecases/commands.ts";
 import type { Queries } from "../usecases/queries.ts";
 import { parseJsonBody } from "./body.ts";
 import { errorResponse } from "./errors.ts";
+import { docs } from "./openapi-docs.ts";
 import { BatchQuery, CreateBody, GetQuery, IdParams, PatchBody, ReplaceBody } from "./schemas.ts";
 
 const JSON_HEADERS = { "content-type": "application/json; charset=utf-8" };
@@ -85,7 +86,7 @@ export function productRoutes({ queries, execute, newId, bodyLimitBytes }: Produ
         }
         return productResponse(200, read.json, read.version, headers);
       },
-      { params: IdParams, query: GetQuery },
+      { params: IdParams, query: GetQuery, detail: docs.getProduct },
     )
     .get(
       "/products",
@@ -98,7 +99,7 @@ export function productRoutes({ queries, execute, newId, bodyLimitBytes }: Produ
         // Cached entries are already JSON: join them rather than parse and re-encode.
         return new Response(`{"items":[${items.join(",")}],"missing":${JSON.stringify(missing)}}`, { headers: JSON_HEADERS });
       },
-      { query: BatchQuery },
+      { query: BatchQuery, detail: docs.getProducts },
     )
     .get(
       "/products/:id/events",
@@ -107,7 +108,7 @@ export function productRoutes({ queries, execute, newId, bodyLimitBytes }: Produ
         if (events.length === 0) throw notFound(params.id);
         return { events: events.map(({ version, type, data, occurredAt }) => ({ version, type, data, occurredAt })) };
       },
-      { params: IdParams },
+      { params: IdParams, detail: docs.history },
     )
     .post(
       "/products",
@@ -116,7 +117,7 @@ export function productRoutes({ queries, execute, newId, bodyLimitBytes }: Produ
         const { state } = await execute({ type: "CreateProduct", id, fields: fieldsOf(body) });
         return written(state, 201, { location: `/products/${encodeURIComponent(id)}` });
       },
-      { body: CreateBody, parse: "jsonStrict" },
+      { body: CreateBody, parse: "jsonStrict", detail: docs.create },
     )
     .put(
       "/products/:id",
@@ -125,7 +126,7 @@ export function productRoutes({ queries, execute, newId, bodyLimitBytes }: Produ
         const { state } = await execute({ type: "ReplaceProduct", id: params.id, fields: fieldsOf(body), expectedVersion });
         return written(state);
       },
-      { params: IdParams, body: ReplaceBody, parse: "jsonStrict" },
+      { params: IdParams, body: ReplaceBody, parse: "jsonStrict", detail: docs.replace },
     )
     .patch(
       "/products/:id",
@@ -135,7 +136,7 @@ export function productRoutes({ queries, execute, newId, bodyLimitBytes }: Produ
         const { state } = await execute({ type: "PatchProduct", id: params.id, changes: body as FieldChanges, expectedVersion });
         return written(state);
       },
-      { params: IdParams, body: PatchBody, parse: "jsonStrict" },
+      { params: IdParams, body: PatchBody, parse: "jsonStrict", detail: docs.patch },
     )
     .delete(
       "/products/:id",
@@ -144,6 +145,6 @@ export function productRoutes({ queries, execute, newId, bodyLimitBytes }: Produ
         const { state } = await execute({ type: "DeleteProduct", id: params.id, expectedVersion });
         return new Response(null, { status: 204, headers: { etag: etag(state.version) } });
       },
-      { params: IdParams },
+      { params: IdParams, detail: docs.remove },
     );
 }

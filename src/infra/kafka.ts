@@ -61,8 +61,8 @@ export type ConsumedMessage = {
 };
 
 /**
- * A consumer group member. Offsets: the client stores a message's offset only after `handle`
- * resolves, and commits stored offsets every second; a throw seeks back and the message comes
+ * A consumer group member. Offsets: the client stores a batch's offsets only after `handle`
+ * resolves, and commits stored offsets every second; a throw seeks back and the batch comes
  * again. So an offset is committed only after its message was applied (or dead-lettered).
  * maxWaitTimeInMs=100 bounds how long an idle fetch waits at the broker (data returns at once).
  * With an `instanceId` the member is static: restarted with the same id (after a crash or a
@@ -72,7 +72,7 @@ export type ConsumedMessage = {
 export async function createConsumer(
   kafka: KafkaClient,
   opts: { groupId: string; instanceId?: string; topic: string; logger: Logger },
-  handle: (m: ConsumedMessage) => Promise<void>,
+  handle: (batch: ConsumedMessage[]) => Promise<void>,
 ) {
   const consumer = kafka.consumer({
     kafkaJS: {
@@ -88,18 +88,23 @@ export async function createConsumer(
   });
   await consumer.connect();
   await consumer.subscribe({ topics: [opts.topic] });
-  // One message at a time. With partitionsConsumedConcurrently > 1, client 1.10.1 was seen here to
-  // hand one partition's messages to several workers out of order (cf. upstream issue 222): the
-  // versions kept the cache right, but a later offset could be stored before an earlier message of
-  // another product had been applied, and a crash then would lose that message. Scale by adding
-  // group members (up to one per partition) instead.
+  // One batch (of one partition) at a time; its offsets are stored when `handle` resolves. With
+  // partitionsConsumedConcurrently > 1, client 1.10.1 was seen here handing one partition's
+  // messages to several workers out of order (cf. upstream issue 222): the versions kept the cache
+  // right, but a later offset could be stored before an earlier message of another product had
+  // been applied, and a crash then would lose that message. Scale by adding group members (up to
+  // one per partition) instead.
   await consumer.run({
-    eachMessage: async ({ topic, partition, message }) => {
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(message.headers ?? {})) {
-        if (v !== undefined) headers[k] = Array.isArray(v) ? String(v[0]) : String(v);
-      }
-      await handle({ topic, partition, offset: message.offset, key: message.key ?? null, value: message.value ?? null, headers });
+    eachBatch: async ({ batch }) => {
+      await handle(
+        batch.messages.map((message) => {
+          const headers: Record<string, string> = {};
+          for (const [k, v] of Object.entries(message.headers ?? {})) {
+            if (v !== undefined) headers[k] = Array.isArray(v) ? String(v[0]) : String(v);
+          }
+          return { topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key ?? null, value: message.value ?? null, headers };
+        }),
+      );
     },
   });
   return { disconnect: () => consumer.disconnect() };

@@ -3,7 +3,7 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient, Prisma } from "../generated/prisma/client.ts";
 import type { EventEnvelope, ProductEvent } from "../catalog/events.ts";
 import type { ProductState } from "../catalog/product.ts";
-import { ConcurrentAppendError, type EventStore } from "../usecases/ports.ts";
+import { ConcurrentAppendError, type EventStore, type ReplaySource } from "../usecases/ports.ts";
 import { OUTBOX_CHANNEL } from "./outbox-store.ts";
 
 export function createPrismaClient(databaseUrl: string, poolSize = 10): PrismaClient {
@@ -58,7 +58,7 @@ export function eventFromRow(row: EventRow): ProductEvent {
 const isUniqueViolation = (err: unknown) =>
   err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002";
 
-export function createPrismaEventStore(prisma: PrismaClient): EventStore {
+export function createPrismaEventStore(prisma: PrismaClient): EventStore & ReplaySource {
   return {
     async loadState(id) {
       const row = await prisma.productSnapshot.findUnique({ where: { id } });
@@ -112,6 +112,47 @@ export function createPrismaEventStore(prisma: PrismaClient): EventStore {
     },
     async ping() {
       await prisma.$queryRaw`SELECT 1`;
+    },
+
+    async countProducts(only) {
+      const rows = only
+        ? await prisma.$queryRaw<{ n: bigint }[]>`SELECT count(DISTINCT product_id) AS n FROM events WHERE product_id = ANY(${[...only]})`
+        : await prisma.$queryRaw<{ n: bigint }[]>`SELECT count(DISTINCT product_id) AS n FROM events`;
+      return Number(rows[0]!.n);
+    },
+    async productIdsAfter(after, limit) {
+      const rows = await prisma.$queryRaw<{ product_id: string }[]>`
+        SELECT DISTINCT product_id FROM events WHERE product_id > ${after ?? ""} ORDER BY product_id LIMIT ${limit}`;
+      return rows.map((r) => r.product_id);
+    },
+    async eventsOf(ids) {
+      const rows = await prisma.event.findMany({
+        where: { productId: { in: [...ids] } },
+        orderBy: [{ productId: "asc" }, { version: "asc" }],
+      });
+      return rows.map(eventFromRow);
+    },
+    async repairSnapshots(states) {
+      let written = 0;
+      for (const s of states) {
+        const r = rowFromState(s);
+        // Fenced: a snapshot newer than the replayed state stays, unless no event backs its version.
+        written += await prisma.$executeRaw`
+          INSERT INTO product_snapshots AS p (id, version, deleted, name, description, price_cents, currency, category, created_at, updated_at)
+          VALUES (${s.id}, ${r.version}, ${r.deleted}, ${r.name}, ${r.description}, ${r.priceCents}, ${r.currency}, ${r.category}, ${r.createdAt}, ${r.updatedAt})
+          ON CONFLICT (id) DO UPDATE SET
+            version = EXCLUDED.version, deleted = EXCLUDED.deleted, name = EXCLUDED.name, description = EXCLUDED.description,
+            price_cents = EXCLUDED.price_cents, currency = EXCLUDED.currency, category = EXCLUDED.category,
+            created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at
+          WHERE p.version <= EXCLUDED.version
+             OR p.version > (SELECT coalesce(max(version), 0) FROM events WHERE product_id = EXCLUDED.id)`;
+      }
+      return written;
+    },
+    async maxVersions(ids) {
+      const rows = await prisma.$queryRaw<{ product_id: string; v: number }[]>`
+        SELECT product_id, max(version) AS v FROM events WHERE product_id = ANY(${[...ids]}) GROUP BY product_id`;
+      return new Map(rows.map((r) => [r.product_id, Number(r.v)]));
     },
   };
 }

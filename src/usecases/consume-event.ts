@@ -1,10 +1,11 @@
-// One consumed message: decode, apply to this service's cache namespace, or dead-letter it.
+// Consumed messages: decode, apply to this service's cache namespace, or dead-letter them.
 // Redis failures are retried here (with backoff) rather than skipped: the offset must not move
 // past an event the cache does not hold. Poison never blocks: it goes to the dead-letter topic.
 import type { Logger } from "pino";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { EventEnvelope } from "../catalog/events.ts";
 import { decodeEvent, entryForEvent, type ConsumerMode, type PoisonReason } from "./decode-event.ts";
-import type { ProductCache } from "./ports.ts";
+import type { CacheEntry, ProductCache } from "./ports.ts";
 
 export type RawMessage = { topic: string; partition: number; offset: string; key: Uint8Array | null; value: Uint8Array | null; headers: Record<string, string> };
 
@@ -26,11 +27,21 @@ export type ConsumeDeps = {
 
 export class ShuttingDown extends Error {}
 
+/**
+ * Returns the handler of a batch of one partition's messages. Good events are written in one
+ * pipelined round of compare-and-set calls, sent in offset order on one connection, so Redis
+ * applies them in order; a failure retries the whole round (repeats are no-ops by version).
+ */
 export function createEventConsumer(deps: ConsumeDeps) {
   const now = deps.now ?? Date.now;
-  return async function consume(message: RawMessage): Promise<void> {
-    const decoded = decodeEvent(message.key, message.value);
-    if (!decoded.ok) {
+  return async function consumeBatch(messages: readonly RawMessage[]): Promise<void> {
+    const good: { envelope: EventEnvelope; entry: CacheEntry }[] = [];
+    for (const message of messages) {
+      const decoded = decodeEvent(message.key, message.value);
+      if (decoded.ok) {
+        good.push({ envelope: decoded.envelope, entry: entryForEvent(decoded.envelope, deps.mode) });
+        continue;
+      }
       deps.logger.warn(
         {
           reason: decoded.reason,
@@ -43,21 +54,26 @@ export function createEventConsumer(deps: ConsumeDeps) {
       );
       await deps.deadLetter(message, decoded.reason, decoded.detail);
       deps.observe.deadLettered(decoded.reason);
-      return;
     }
-    const { envelope } = decoded;
-    const entry = entryForEvent(envelope, deps.mode);
+    if (good.length === 0) return;
     for (let attempt = 1; ; attempt++) {
       try {
-        const result = await deps.cache.put(envelope.productId, entry);
-        if (result.applied) deps.observe.applied((now() - Date.parse(envelope.occurredAt)) / 1000);
-        else deps.observe.skippedOlder();
+        const results = await deps.cache.putMany(good.map((g) => ({ id: g.envelope.productId, entry: g.entry })));
+        const at = now();
+        results.forEach((r, i) => {
+          if (r.applied) deps.observe.applied((at - Date.parse(good[i]!.envelope.occurredAt)) / 1000);
+          else deps.observe.skippedOlder();
+        });
         return;
       } catch (err) {
         deps.observe.cacheError();
-        if (deps.stopping()) throw new ShuttingDown("stopping before the cache took the event");
+        if (deps.stopping()) throw new ShuttingDown("stopping before the cache took the events");
         if (attempt === 1 || attempt % 20 === 0) {
-          deps.logger.warn({ err: (err as Error).message, productId: envelope.productId, version: envelope.version, attempt }, "cache write failed; retrying");
+          const first = good[0]!.envelope;
+          deps.logger.warn(
+            { err: (err as Error).message, productId: first.productId, version: first.version, events: good.length, attempt },
+            "cache write failed; retrying",
+          );
         }
         await sleep(Math.min(50 * attempt, 1000));
       }

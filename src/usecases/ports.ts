@@ -24,6 +24,24 @@ export interface EventStore {
   ping(): Promise<void>;
 }
 
+/** What the replay reads and repairs; the events are the truth, the snapshot rows a projection. */
+export interface ReplaySource {
+  /** Distinct products that have events (all, or those of `only`). */
+  countProducts(only?: readonly string[]): Promise<number>;
+  /** Product ids with events, in id order, after `after` (keyset pagination). */
+  productIdsAfter(after: string | null, limit: number): Promise<string[]>;
+  /** Every event of these products, by product then version. */
+  eventsOf(ids: readonly string[]): Promise<ProductEvent[]>;
+  loadStates(ids: readonly string[]): Promise<ProductState[]>;
+  /**
+   * Writes these states into the snapshot table unless a newer event committed meanwhile (the
+   * snapshot's version is above the state's and backed by an event). Returns the rows written.
+   */
+  repairSnapshots(states: readonly ProductState[]): Promise<number>;
+  /** The highest event version of each product, read now. */
+  maxVersions(ids: readonly string[]): Promise<Map<string, number>>;
+}
+
 export type CacheKind = "p" | "t" | "m";
 /** One cache entry: a product ("p", payload = its JSON), a tombstone ("t") or a marker ("m"). */
 export type CacheEntry = { version: number; kind: CacheKind; payload: string };
@@ -47,3 +65,24 @@ export interface ProductCache {
   /** Called whenever the connection to the cache is (re)established. */
   onReady(listener: () => void): void;
 }
+
+/** What the read path reports (metrics). Every method is optional to implement; see noopObserver. */
+export type CacheObserver = {
+  hit(): void;
+  miss(): void;
+  fill(applied: boolean): void;
+  /** A miss that found another process filling the key: waited for it ("filled") or gave up ("timeout"). */
+  leaseWait(outcome: "filled" | "timeout"): void;
+  dbRead(rows: number): void;
+  /** A Redis call failed and the request was served from PostgreSQL instead. */
+  fallback(op: string): void;
+};
+
+export const noopObserver: CacheObserver = {
+  hit() {},
+  miss() {},
+  fill() {},
+  leaseWait() {},
+  dbRead() {},
+  fallback() {},
+};

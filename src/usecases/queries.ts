@@ -5,9 +5,21 @@ import type { Logger } from "pino";
 import type { ProductEvent } from "../catalog/events.ts";
 import type { ProductState } from "../catalog/product.ts";
 import { entryFor } from "./cache-entry.ts";
-import type { CacheEntry, EventStore, ProductCache } from "./ports.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { noopObserver, type CacheEntry, type CacheObserver, type EventStore, type ProductCache } from "./ports.ts";
 
-export type QueryDeps = { store: EventStore; cache: ProductCache; logger: Logger };
+export type QueryDeps = {
+  store: EventStore;
+  cache: ProductCache;
+  logger: Logger;
+  observe?: CacheObserver;
+  /**
+   * Cross-process stampede protection: on a miss, one process takes a lease of `leaseMs` and
+   * fills; the others poll the cache for up to `waitMs`, then read PostgreSQL themselves rather
+   * than fail. `waitMs: 0` turns it off.
+   */
+  lease?: { leaseMs: number; waitMs: number; pollMs?: number };
+};
 
 /** `json` is the product's JSON exactly as cached, so a hit is served without re-encoding. */
 export type ProductRead =
@@ -19,6 +31,8 @@ const fromEntry = (entry: CacheEntry, cache: "hit" | "miss"): ProductRead =>
 
 export function createQueries(deps: QueryDeps) {
   const { store, cache, logger } = deps;
+  const observe = deps.observe ?? noopObserver;
+  const lease = deps.lease ?? { leaseMs: 2000, waitMs: 200 };
   // Concurrent misses on one key in this process share one database read and one fill.
   const inFlight = new Map<string, Promise<ProductRead>>();
 
@@ -35,6 +49,7 @@ export function createQueries(deps: QueryDeps) {
         lastWarning = now;
         suppressed = 0;
       } else suppressed++;
+      observe.fallback(what);
       return fallback;
     }
   }
@@ -42,26 +57,58 @@ export function createQueries(deps: QueryDeps) {
   async function fill(states: readonly ProductState[]): Promise<void> {
     if (states.length === 0) return;
     await cached("fill", undefined, async () => {
-      await cache.putMany(states.map((s) => ({ id: s.id, entry: entryFor(s) })));
+      const results = await cache.putMany(states.map((s) => ({ id: s.id, entry: entryFor(s) })));
+      for (const r of results) observe.fill(r.applied);
     });
   }
 
-  async function readThrough(id: string): Promise<ProductRead> {
+  async function readDatabase(id: string): Promise<ProductRead> {
     const state = await store.loadState(id);
+    observe.dbRead(1);
     if (!state) return { found: false, cache: "miss" };
     await fill([state]);
     // Serve what PostgreSQL said even when the fill was refused: it was current when read.
     return fromEntry(entryFor(state), "miss");
   }
 
+  /** Waits for the lease holder's fill; null when it did not come in time. */
+  async function awaitFill(id: string, minVersion?: number): Promise<ProductRead | null> {
+    const deadline = performance.now() + lease.waitMs;
+    while (performance.now() < deadline) {
+      await sleep(lease.pollMs ?? 5);
+      const entry = await cached("get", null, () => cache.get(id));
+      if (entry && entry.kind !== "m" && (minVersion === undefined || entry.version >= minVersion)) return fromEntry(entry, "hit");
+    }
+    return null;
+  }
+
+  async function readThrough(id: string, minVersion?: number): Promise<ProductRead> {
+    if (lease.waitMs <= 0) return readDatabase(id);
+    const token = crypto.randomUUID();
+    const leased = await cached("lease", true, () => cache.acquireLease(id, token, lease.leaseMs));
+    if (!leased) {
+      const filled = await awaitFill(id, minVersion);
+      observe.leaseWait(filled ? "filled" : "timeout");
+      if (filled) return filled;
+      return readDatabase(id);
+    }
+    try {
+      return await readDatabase(id);
+    } finally {
+      void cached("release", undefined, () => cache.releaseLease(id, token));
+    }
+  }
+
   return {
     async getProduct(id: string, minVersion?: number): Promise<ProductRead> {
       const entry = await cached("get", null, () => cache.get(id));
       if (entry && entry.kind !== "m" && (minVersion === undefined || entry.version >= minVersion)) {
+        observe.hit();
         return fromEntry(entry, "hit");
       }
+      observe.miss();
       // A caller that needs a minimum version must not join a read that may have started earlier.
-      if (minVersion !== undefined) return readThrough(id);
+      if (minVersion !== undefined) return readThrough(id, minVersion);
       let flight = inFlight.get(id);
       if (!flight) {
         flight = readThrough(id).finally(() => inFlight.delete(id));
@@ -78,11 +125,17 @@ export function createQueries(deps: QueryDeps) {
       const misses: string[] = [];
       unique.forEach((id, i) => {
         const e = entries[i];
-        if (e && e.kind !== "m") byId.set(id, e);
-        else misses.push(id);
+        if (e && e.kind !== "m") {
+          byId.set(id, e);
+          observe.hit();
+        } else {
+          misses.push(id);
+          observe.miss();
+        }
       });
       if (misses.length > 0) {
         const states = await store.loadStates(misses);
+        observe.dbRead(misses.length);
         await fill(states);
         for (const s of states) byId.set(s.id, entryFor(s));
       }

@@ -3,26 +3,33 @@ import pino from "pino";
 import { createApp, defaultContext } from "../../src/app.ts";
 import { createPrismaEventStore } from "../../src/infra/prisma-event-store.ts";
 import { cacheKey, createRedisCache } from "../../src/infra/redis-cache.ts";
+import { createRedisJobStore } from "../../src/infra/redis-jobs.ts";
 import { createCacheWriter } from "../../src/usecases/cache-writer.ts";
+import { createReplayRunner } from "../../src/usecases/replay-jobs.ts";
 import type { EventStore, ProductCache } from "../../src/usecases/ports.ts";
 import { deleteKeys, testPrisma, testRedis, uniquePrefix } from "./services.ts";
 
 export type Reply = { status: number; headers: Headers; body: any; text: string };
+
+export const ADMIN_TOKEN = "test-admin-token-0123456789";
 
 export function createHarness(label: string, options: { writeThrough?: boolean; wrapStore?: (s: EventStore) => EventStore } = {}) {
   const prefix = uniquePrefix(label);
   const prisma = testPrisma();
   const redis = testRedis();
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
-  const cache: ProductCache = createRedisCache(redis, { keyPrefix: prefix, namespace: "catalog", ttlSeconds: 600 });
+  const cacheFor = (namespace: string) => createRedisCache(redis, { keyPrefix: prefix, namespace, ttlSeconds: 600 });
+  const cache: ProductCache = cacheFor("catalog");
   const realStore = createPrismaEventStore(prisma);
   const store = options.wrapStore ? options.wrapStore(realStore) : realStore;
   const writer = options.writeThrough === false ? null : createCacheWriter(cache, logger);
-  const app = createApp({ store, cache, writer, logger, ctx: defaultContext, bodyLimitBytes: 64 * 1024 });
+  const jobs = createRedisJobStore(redis, prefix);
+  const replay = createReplayRunner({ source: realStore, cacheFor, jobs, logger, defaultNamespace: "catalog", pageSize: 50 });
+  const app = createApp({ store, cache, writer, logger, ctx: defaultContext, bodyLimitBytes: 64 * 1024, replay, adminToken: ADMIN_TOKEN });
   let seq = 0;
 
-  async function call(method: string, path: string, init: { body?: unknown; raw?: string | Uint8Array; headers?: Record<string, string> } = {}): Promise<Reply> {
-    const headers: Record<string, string> = { ...init.headers };
+  async function call(method: string, path: string, init: { body?: unknown; raw?: string | Uint8Array; headers?: Record<string, string>; admin?: boolean } = {}): Promise<Reply> {
+    const headers: Record<string, string> = { ...(init.admin ? { authorization: `Bearer ${ADMIN_TOKEN}` } : {}), ...init.headers };
     let body: string | Uint8Array | undefined;
     if (init.raw !== undefined) body = init.raw;
     else if (init.body !== undefined) {
@@ -46,6 +53,7 @@ export function createHarness(label: string, options: { writeThrough?: boolean; 
     redis,
     cache,
     store: realStore,
+    jobs,
     prefix,
     call,
     /** A product id unique to this run. */

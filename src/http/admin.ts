@@ -1,0 +1,44 @@
+// Admin routes: start a replay, follow its progress. Behind the bearer-token guard.
+import { Elysia, t } from "elysia";
+import { CatalogError } from "../catalog/errors.ts";
+import type { ReplayRunner } from "../usecases/replay-jobs.ts";
+import { bearerGuard } from "./auth.ts";
+import { parseJsonBody } from "./body.ts";
+import { docs } from "./openapi-docs.ts";
+import { ProductId } from "./schemas.ts";
+
+export const ReplayBody = t.Object(
+  {
+    productIds: t.Optional(t.Array(ProductId, { minItems: 1, maxItems: 10_000, description: "absent: every product" })),
+    namespace: t.Optional(t.String({ pattern: "^[A-Za-z0-9_-]{1,32}$", description: "cache namespace to rebuild; default: the api's" })),
+  },
+  { additionalProperties: false },
+);
+
+export function adminRoutes(deps: { runner: ReplayRunner; adminToken: string | null; bodyLimitBytes: number }) {
+  return new Elysia({ name: "admin" })
+    .parser("jsonOptional", parseJsonBody(deps.bodyLimitBytes, { optional: true }))
+    .guard({ beforeHandle: bearerGuard(deps.adminToken) }, (app) =>
+      app
+        .post(
+          "/admin/replay",
+          async ({ body, set }) => {
+            const { job } = await deps.runner.start(body);
+            set.status = 202;
+            set.headers.location = `/admin/replay/${job.jobId}`;
+            return { jobId: job.jobId, status: job.status, scope: job.scope, namespace: job.namespace };
+          },
+          { body: ReplayBody, parse: "jsonOptional", detail: docs.replayStart },
+        )
+        .get(
+          "/admin/replay/:jobId",
+          async ({ params }) => {
+            const job = await deps.runner.get(params.jobId);
+            if (!job) throw new CatalogError("NOT_FOUND", 404, `replay job ${params.jobId} not found`);
+            return job;
+          },
+          { params: t.Object({ jobId: t.String({ pattern: "^[A-Za-z0-9-]{1,64}$" }) }), detail: docs.replayStatus },
+        ),
+    );
+}
+

@@ -1,0 +1,63 @@
+// The api's Prometheus metrics (prom-client): requests by route and status with latency, and what
+// the cache does. Served at GET /metrics.
+import { Elysia } from "elysia";
+import { Counter, Gauge, Histogram, LATENCY_BUCKETS, createRegistry } from "../infra/metrics.ts";
+import type { CacheObserver } from "../usecases/ports.ts";
+import { docs } from "./openapi-docs.ts";
+
+export function createApiMetrics(options: { pendingWriteThrough?: () => number } = {}) {
+  const registry = createRegistry({ process: "api" });
+  const requests = new Counter({ name: "catalog_http_requests_total", help: "Requests by method, route and status", labelNames: ["method", "route", "status"], registers: [registry] });
+  const duration = new Histogram({
+    name: "catalog_http_request_duration_seconds",
+    help: "Request latency by method and route",
+    labelNames: ["method", "route"],
+    buckets: [0.0001, 0.00025, 0.0005, ...LATENCY_BUCKETS],
+    registers: [registry],
+  });
+  const cache = new Counter({ name: "catalog_cache_events_total", help: "Cache reads (hit, miss) and fills (fill_applied, fill_refused)", labelNames: ["event"], registers: [registry] });
+  const leaseWaits = new Counter({ name: "catalog_cache_lease_waits_total", help: "Misses that waited for another process's fill: filled or timeout", labelNames: ["outcome"], registers: [registry] });
+  const dbReads = new Counter({ name: "catalog_db_reads_total", help: "Products read from PostgreSQL by the read path", registers: [registry] });
+  const fallbacks = new Counter({ name: "catalog_redis_fallbacks_total", help: "Redis calls that failed; the request was served from PostgreSQL", labelNames: ["op"], registers: [registry] });
+  new Gauge({
+    name: "catalog_write_through_pending",
+    help: "Write-throughs that failed and wait for Redis to come back",
+    registers: [registry],
+    collect() {
+      this.set(options.pendingWriteThrough?.() ?? 0);
+    },
+  });
+
+  const observer: CacheObserver = {
+    hit: () => cache.inc({ event: "hit" }),
+    miss: () => cache.inc({ event: "miss" }),
+    fill: (applied) => cache.inc({ event: applied ? "fill_applied" : "fill_refused" }),
+    leaseWait: (outcome) => leaseWaits.inc({ outcome }),
+    dbRead: (rows) => dbReads.inc(rows),
+    fallback: (op) => fallbacks.inc({ op }),
+  };
+
+  const started = new WeakMap<Request, number>();
+  const plugin = new Elysia({ name: "metrics" })
+    .onRequest(({ request }) => {
+      started.set(request, performance.now());
+    })
+    .onAfterResponse({ as: "global" }, ({ request, route, set, response }) => {
+      const t0 = started.get(request);
+      if (t0 === undefined) return;
+      const status = response instanceof Response ? response.status : Number(set.status ?? 200);
+      const labels = { method: request.method, route: route || "unmatched" };
+      requests.inc({ ...labels, status: String(status) });
+      duration.observe(labels, (performance.now() - t0) / 1000);
+    })
+    .get(
+      "/metrics",
+      async ({ set }) => {
+        set.headers["content-type"] = registry.contentType;
+        return registry.metrics();
+      },
+      { detail: docs.metrics },
+    );
+
+  return { registry, observer, plugin };
+}

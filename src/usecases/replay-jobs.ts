@@ -1,0 +1,134 @@
+// Replay jobs: started by the admin endpoint or the CLI, run in the background, their progress
+// saved after every page so any api instance can report it.
+import type { Logger } from "pino";
+import { CatalogError } from "../catalog/errors.ts";
+import type { ProductCache, ReplaySource } from "./ports.ts";
+import { replay, type ReplayCounts, type ReplayError } from "./replay.ts";
+
+export type ReplayJob = ReplayCounts & {
+  jobId: string;
+  status: "running" | "completed" | "failed" | "abandoned";
+  scope: "all" | "ids";
+  namespace: string;
+  total: number;
+  missing: number;
+  ratePerSecond: number;
+  errorSamples: ReplayError[];
+  startedAt: string;
+  updatedAt: string;
+  finishedAt: string | null;
+  failure: string | null;
+};
+
+export type JobStore = {
+  /** null when this job got the lock; otherwise the id of the job holding it. */
+  tryLock(namespace: string, jobId: string, ttlMs: number): Promise<string | null>;
+  renew(namespace: string, jobId: string, ttlMs: number): Promise<boolean>;
+  release(namespace: string, jobId: string): Promise<void>;
+  save(job: ReplayJob): Promise<void>;
+  load(jobId: string): Promise<ReplayJob | null>;
+};
+
+export type ReplayRunnerDeps = {
+  source: ReplaySource;
+  cacheFor: (namespace: string) => ProductCache;
+  jobs: JobStore;
+  logger: Logger;
+  defaultNamespace: string;
+  newId?: () => string;
+  pageSize?: number;
+  /** A running job not updated for this long is reported as abandoned (its process died). */
+  staleAfterMs?: number;
+};
+
+const LOCK_TTL_MS = 30_000;
+
+export function createReplayRunner(deps: ReplayRunnerDeps) {
+  const newId = deps.newId ?? (() => crypto.randomUUID());
+  const staleAfterMs = deps.staleAfterMs ?? 60_000;
+
+  /** Runs a job to its end; `onProgress` sees every saved state. */
+  async function run(job: ReplayJob, ids: readonly string[] | undefined, onProgress?: (job: ReplayJob) => void): Promise<ReplayJob> {
+    const started = performance.now();
+    const log = deps.logger.child({ jobId: job.jobId, namespace: job.namespace, scope: job.scope });
+    let lastRenew = Date.now();
+    const save = async (patch: Partial<ReplayJob>) => {
+      Object.assign(job, patch, { updatedAt: new Date().toISOString() });
+      const seconds = (performance.now() - started) / 1000;
+      job.ratePerSecond = seconds > 0 ? Math.round(job.processed / seconds) : 0;
+      await deps.jobs.save(job);
+      onProgress?.(job);
+      if (job.scope === "all" && Date.now() - lastRenew > LOCK_TTL_MS / 3) {
+        lastRenew = Date.now();
+        await deps.jobs.renew(job.namespace, job.jobId, LOCK_TTL_MS);
+      }
+    };
+    log.info("replay started");
+    try {
+      const result = await replay(
+        { source: deps.source, cache: deps.cacheFor(job.namespace), logger: log },
+        { ids, pageSize: deps.pageSize },
+        (counts, errors, total) => save({ ...counts, total, errorSamples: errors.slice(0, 20) }),
+      );
+      await save({ ...result.counts, total: result.total, missing: result.missing, status: "completed", finishedAt: new Date().toISOString() });
+      log.info({ ...result.counts, missing: result.missing, ratePerSecond: job.ratePerSecond }, "replay completed");
+    } catch (err) {
+      await save({ status: "failed", failure: (err as Error).message, finishedAt: new Date().toISOString() }).catch(() => {});
+      log.error({ err: (err as Error).message }, "replay failed");
+    } finally {
+      if (job.scope === "all") await deps.jobs.release(job.namespace, job.jobId).catch(() => {});
+    }
+    return job;
+  }
+
+  return {
+    /**
+     * Creates a job (refusing a second full replay of a namespace with 409 REPLAY_RUNNING) and
+     * returns it with a promise of its end; the caller decides whether to wait.
+     */
+    async start(request: { productIds?: string[]; namespace?: string }, onProgress?: (job: ReplayJob) => void) {
+      const namespace = request.namespace ?? deps.defaultNamespace;
+      const now = new Date().toISOString();
+      const job: ReplayJob = {
+        jobId: newId(),
+        status: "running",
+        scope: request.productIds ? "ids" : "all",
+        namespace,
+        total: 0,
+        missing: 0,
+        processed: 0,
+        snapshotsRepaired: 0,
+        cacheWritten: 0,
+        cacheRepaired: 0,
+        cacheUnchanged: 0,
+        cacheNewer: 0,
+        errors: 0,
+        ratePerSecond: 0,
+        errorSamples: [],
+        startedAt: now,
+        updatedAt: now,
+        finishedAt: null,
+        failure: null,
+      };
+      if (job.scope === "all") {
+        const holder = await deps.jobs.tryLock(namespace, job.jobId, LOCK_TTL_MS);
+        if (holder) {
+          throw new CatalogError("REPLAY_RUNNING", 409, `a full replay of ${namespace} is already running`, { jobId: holder });
+        }
+      }
+      await deps.jobs.save(job);
+      const done = run(job, request.productIds, onProgress);
+      return { job: { ...job }, done };
+    },
+
+    async get(jobId: string): Promise<ReplayJob | null> {
+      const job = await deps.jobs.load(jobId);
+      if (job?.status === "running" && Date.now() - Date.parse(job.updatedAt) > staleAfterMs) {
+        return { ...job, status: "abandoned" };
+      }
+      return job;
+    },
+  };
+}
+
+export type ReplayRunner = ReturnType<typeof createReplayRunner>;

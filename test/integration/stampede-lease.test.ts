@@ -1,0 +1,79 @@
+// Stampede protection, made deterministic: two api instances (one process here, two apps), one
+// holding the fill lease while its database read is held back.
+import { afterAll, describe, expect, test } from "bun:test";
+import pino from "pino";
+import { createApp } from "../../src/app.ts";
+import { createPrismaEventStore } from "../../src/infra/prisma-event-store.ts";
+import { cacheKey, createRedisCache } from "../../src/infra/redis-cache.ts";
+import type { EventStore } from "../../src/usecases/ports.ts";
+import { createHarness } from "../support/harness.ts";
+
+const h = createHarness("lease");
+afterAll(() => h.close());
+
+function instance(waitMs: number) {
+  let held: Promise<void> | null = null;
+  let reads = 0;
+  const real = createPrismaEventStore(h.prisma);
+  const store: EventStore = {
+    ...real,
+    async loadState(id) {
+      reads++;
+      const s = await real.loadState(id);
+      if (held) await held;
+      return s;
+    },
+  };
+  const cache = createRedisCache(h.redis, { keyPrefix: h.prefix, namespace: "catalog", ttlSeconds: 600 });
+  const app = createApp({ store, cache, writer: null, logger: pino({ level: "silent" }), lease: { leaseMs: 5000, waitMs } });
+  return {
+    reads: () => reads,
+    hold() {
+      let release!: () => void;
+      held = new Promise((r) => (release = r));
+      return () => {
+        held = null;
+        release();
+      };
+    },
+    async get(id: string) {
+      const r = await app.handle(new Request(`http://localhost/products/${id}`));
+      return { status: r.status, cache: r.headers.get("x-cache"), body: await r.json() };
+    },
+  };
+}
+
+describe("a miss while another instance holds the fill lease", () => {
+  test("waits for that fill and reads nothing from PostgreSQL", async () => {
+    const p = await h.create();
+    await h.redis.del(cacheKey(h.prefix, "catalog", p.id));
+    const a = instance(2000);
+    const b = instance(2000);
+    const release = a.hold();
+    const first = a.get(p.id); // takes the lease, reads, then waits
+    await Bun.sleep(50);
+    const second = b.get(p.id); // finds the lease: polls the cache
+    await Bun.sleep(50);
+    release();
+    expect(await first).toEqual({ status: 200, cache: "miss", body: p });
+    expect(await second).toEqual({ status: 200, cache: "hit", body: p });
+    expect([a.reads(), b.reads()]).toEqual([1, 0]);
+  });
+
+  test("reads PostgreSQL itself when the fill does not come within the wait", async () => {
+    const p = await h.create();
+    await h.redis.del(cacheKey(h.prefix, "catalog", p.id));
+    const a = instance(2000);
+    const b = instance(100);
+    const release = a.hold();
+    const first = a.get(p.id);
+    await Bun.sleep(50);
+    const started = performance.now();
+    const second = await b.get(p.id); // gives up after 100 ms
+    expect(second).toEqual({ status: 200, cache: "miss", body: p });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(100); // the wait is the behaviour
+    expect(b.reads()).toBe(1);
+    release();
+    await first;
+  });
+});
