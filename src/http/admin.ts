@@ -28,7 +28,7 @@ export function adminRoutes(deps: { runner: ReplayRunner; adminToken: string | n
             set.headers.location = `/admin/replay/${job.jobId}`;
             return { jobId: job.jobId, status: job.status, scope: job.scope, namespace: job.namespace };
           },
-          { body: ReplayBody, parse: "jsonOptional", detail: docs.replayStart },
+          { body: ReplayBody, parse: ["jsonOptional", "json"], detail: docs.replayStart },
         )
         .get(
           "/admin/replay/:jobId",

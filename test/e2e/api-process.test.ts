@@ -53,3 +53,15 @@ test("a bad configuration stops the api at start with a clear message and exit c
   expect(await proc.exited).toBe(2);
   expect(proc.output()).toContain("configuration error: PORT=\"not-a-port\" must be an integer from 0 to 65535");
 });
+
+test("outside development the api refuses to start without an admin token", async () => {
+  for (const env of [{ APP_ENV: "production" }, { APP_ENV: "test", ADMIN_TOKEN: "short" }]) {
+    const proc = startApi(env);
+    expect(await proc.exited).toBe(2);
+    expect(proc.output()).toContain(`configuration error: ADMIN_TOKEN must be set to a secret of at least 16 characters when APP_ENV=${env.APP_ENV}`);
+  }
+  const ok = startApi({ APP_ENV: "production", ADMIN_TOKEN: "a-production-secret-123" });
+  await waitFor(() => ok.output().includes('"msg":"api listening"'), 20_000, "the api with a token to start");
+  ok.kill("SIGTERM");
+  expect(await ok.exited).toBe(0);
+});
