@@ -1,17 +1,17 @@
-// Configuration of the Node processes (relay, consumers), parsed once with the api's readers.
+// Configuration of the Node processes (relay, consumers), parsed once with the api's readers. Each
+// loader reads only the variables its process uses (the compose test holds the deployment to that).
 import { ConfigError, int, str, type Env } from "../src/config.ts";
 import type { ConsumerMode } from "../src/usecases/decode-event.ts";
 
 export { ConfigError };
 
-function common(env: Env) {
-  const topic = str(env, "KAFKA_TOPIC", "catalog.product-events", /^[A-Za-z0-9._-]{1,249}$/);
+const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
+
+function kafka(env: Env) {
+  const topic = str(env, "KAFKA_TOPIC", "catalog.product-events", TOPIC);
   return {
-    databaseUrl: str(env, "DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/catalog", /^postgres(ql)?:\/\//),
-    redisUrl: str(env, "REDIS_URL", "redis://127.0.0.1:6379/0", /^rediss?:\/\//),
     brokers: str(env, "KAFKA_BROKERS", "127.0.0.1:9092", /^[^,\s]+(,[^,\s]+)*$/).split(","),
     topic,
-    dlqTopic: str(env, "KAFKA_DLQ_TOPIC", `${topic}.dlq`, /^[A-Za-z0-9._-]{1,249}$/),
     logLevel: str(env, "LOG_LEVEL", "info", /^(fatal|error|warn|info|debug|trace|silent)$/),
     metricsHost: str(env, "METRICS_HOST", "127.0.0.1"),
   };
@@ -19,7 +19,8 @@ function common(env: Env) {
 
 export function loadRelayConfig(env: Env = process.env) {
   return {
-    ...common(env),
+    ...kafka(env),
+    databaseUrl: str(env, "DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/catalog", /^postgres(ql)?:\/\//),
     metricsPort: int(env, "METRICS_PORT", 9464, 0, 65535),
     batchSize: int(env, "RELAY_BATCH_SIZE", 500, 1, 10_000),
     pollMs: int(env, "RELAY_POLL_MS", 1000, 10, 60_000),
@@ -29,12 +30,15 @@ export function loadRelayConfig(env: Env = process.env) {
 }
 
 export function loadConsumerConfig(env: Env = process.env) {
+  const base = kafka(env);
   const namespace = str(env, "CACHE_NAMESPACE", "catalog", /^[A-Za-z0-9_-]{1,32}$/);
   return {
-    ...common(env),
+    ...base,
+    dlqTopic: str(env, "KAFKA_DLQ_TOPIC", `${base.topic}.dlq`, TOPIC),
+    redisUrl: str(env, "REDIS_URL", "redis://127.0.0.1:6379/0", /^rediss?:\/\//),
     namespace,
     mode: str(env, "CONSUMER_MODE", "rebuild", /^(rebuild|evict)$/) as ConsumerMode,
-    groupId: str(env, "CONSUMER_GROUP", `catalog-cache.${namespace}`, /^[A-Za-z0-9._-]{1,249}$/),
+    groupId: str(env, "CONSUMER_GROUP", `catalog-cache.${namespace}`, TOPIC),
     /** Static group membership (empty: dynamic); unique per running consumer of a group. */
     instanceId: str(env, "CONSUMER_INSTANCE_ID", "", /^[A-Za-z0-9._-]{0,249}$/) || undefined,
     metricsPort: int(env, "METRICS_PORT", 9465, 0, 65535),

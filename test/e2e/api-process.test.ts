@@ -55,7 +55,7 @@ test("a bad configuration stops the api at start with a clear message and exit c
 });
 
 test("outside development the api refuses to start without an admin token", async () => {
-  for (const env of [{ APP_ENV: "production" }, { APP_ENV: "test", ADMIN_TOKEN: "short" }]) {
+  for (const env of [{ APP_ENV: "production" }, { APP_ENV: "test", ADMIN_TOKEN: "short" }] as Record<string, string>[]) {
     const proc = startApi(env);
     expect(await proc.exited).toBe(2);
     expect(proc.output()).toContain(`configuration error: ADMIN_TOKEN must be set to a secret of at least 16 characters when APP_ENV=${env.APP_ENV}`);
