@@ -87,7 +87,9 @@ export function createOutboxStore(databaseUrl: string, onError: (err: Error) => 
     async fetchUnsent(limit) {
       notified = false;
       const { rows } = await query<{ id: string; product_id: string; version: number; payload: string; created_at: Date }>(
-        "SELECT id::text, product_id, version, payload::text AS payload, created_at FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1",
+        // ORDER BY outbox.id, the bigint: a bare "id" would name an output column, and a text one
+        // sorts "10" before "9". (pg returns bigint as a string, without a cast.)
+        "SELECT id, product_id, version, payload::text AS payload, created_at FROM outbox WHERE sent_at IS NULL ORDER BY outbox.id LIMIT $1",
         [limit],
       );
       return rows.map((r) => ({ id: r.id, productId: r.product_id, version: r.version, payload: r.payload, createdAt: r.created_at }));

@@ -59,6 +59,7 @@ export function createRelay(deps: RelayDeps) {
     options.afterPublish?.(rows);
     await store.markSent(rows.map((r) => r.id));
     observe.published(rows.length, (performance.now() - started) / 1000);
+    logger.debug({ first: rows[0]!.id, last: rows.at(-1)!.id, rows: rows.length, ms: Math.round(performance.now() - started) }, "published");
     return rows.length;
   }
 

@@ -2,7 +2,9 @@
 // and consumer groups, with the real processes: the api (Bun), the relay and consumers (Node 24).
 import Redis from "ioredis";
 import pg from "pg";
-import { BUN, NODE24, spawn, type Proc } from "./processes.ts";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { BUN, NODE24, ROOT, spawn, type Proc } from "./processes.ts";
 import { TEST_DATABASE_URL, TEST_REDIS_URL, deleteKeys, uniquePrefix, waitFor } from "./services.ts";
 
 export type Pipeline = Awaited<ReturnType<typeof createPipeline>>;
@@ -47,9 +49,17 @@ export async function createPipeline(label: string, options: { redisUrl?: string
     ...extra,
   });
 
-  function track(proc: Proc) {
+  // Every process's output is kept in .run/test-logs/ for reading after a failure.
+  const logDir = resolve(ROOT, ".run/test-logs");
+  mkdirSync(logDir, { recursive: true });
+  let seq = 0;
+  function track(proc: Proc, name: string) {
     procs.add(proc);
-    void proc.exited.then(() => procs.delete(proc));
+    const file = resolve(logDir, `${prefix}-${++seq}-${name}.log`);
+    void proc.exited.then(() => {
+      procs.delete(proc);
+      writeFileSync(file, proc.output());
+    });
     return proc;
   }
 
@@ -70,17 +80,18 @@ export async function createPipeline(label: string, options: { redisUrl?: string
 
     /** The api as a process; write-through off unless asked, so only the pipeline fills caches. */
     async startApi(extra: Record<string, string> = {}) {
-      const proc = track(spawn([BUN, "src/main.ts"], env({ PORT: "0", CACHE_WRITE_THROUGH: "false", ...extra })));
+      const proc = track(spawn([BUN, "src/main.ts"], env({ PORT: "0", CACHE_WRITE_THROUGH: "false", ...extra })), "api");
       await started(proc, /"msg":"api listening"/, "the api");
       const url = /"url":"(http:[^"]+)"/.exec(proc.output())![1]!;
       return Object.assign(proc, { url });
     },
     async startRelay(extra: Record<string, string> = {}) {
-      return started(track(spawn([NODE24, "consumers/relay.ts"], env(extra))), /"msg":"relay started"/, "the relay");
+      return started(track(spawn([NODE24, "consumers/relay.ts"], env(extra)), "relay"), /"msg":"relay started"/, "the relay");
     },
     async startConsumer(namespace: string, mode: "rebuild" | "evict", extra: Record<string, string> = {}) {
       const proc = track(
         spawn([NODE24, "consumers/consumer.ts"], env({ CACHE_NAMESPACE: namespace, CONSUMER_MODE: mode, CONSUMER_GROUP: `${prefix}.${namespace}`, CONSUMER_INSTANCE_ID: `${namespace}-1`, ...extra })),
+        `consumer-${namespace}`,
       );
       return started(proc, /"msg":"consumer started"/, `the ${namespace} consumer`);
     },

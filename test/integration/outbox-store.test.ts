@@ -1,0 +1,63 @@
+// The relay's outbox queries against the real PostgreSQL: order, marking, leadership, wake-ups.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import pg from "pg";
+import { createOutboxStore } from "../../src/infra/outbox-store.ts";
+import { TEST_DATABASE_URL } from "../support/services.ts";
+
+// A database of its own: the relay reads every unsent row, so it must not share the test database.
+const database = `catalog_outbox_${Date.now().toString(36)}`;
+const url = TEST_DATABASE_URL.replace(/\/[^/?]+(\?|$)/, `/${database}$1`);
+const admin = new pg.Client({ connectionString: TEST_DATABASE_URL.replace(/\/[^/?]+(\?|$)/, "/postgres$1") });
+let db: pg.Client;
+
+beforeAll(async () => {
+  const migrate = Bun.spawn([process.execPath, "scripts/migrate.ts", "deploy"], { env: { ...process.env, DATABASE_URL: url }, stdout: "ignore" });
+  expect(await migrate.exited).toBe(0);
+  db = new pg.Client({ connectionString: url });
+  await db.connect();
+  await admin.connect();
+});
+afterAll(async () => {
+  await db.end();
+  await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+  await admin.end();
+});
+
+const insert = (id: number, productId = "p", version = id) =>
+  db.query("INSERT INTO outbox (id, event_id, product_id, version, payload) VALUES ($1, gen_random_uuid(), $2, $3, $4)", [id, productId, version, JSON.stringify({ version })]);
+
+describe("outbox store", () => {
+  test("unsent rows come in numeric id order across digit boundaries, and marked rows never again", async () => {
+    const store = createOutboxStore(url, () => {});
+    for (const id of [100, 9, 10, 99, 1000, 8]) await insert(id);
+    expect((await store.fetchUnsent(10)).map((r) => Number(r.id))).toEqual([8, 9, 10, 99, 100, 1000]);
+    await store.markSent(["8", "9", "10"]);
+    expect((await store.fetchUnsent(10)).map((r) => Number(r.id))).toEqual([99, 100, 1000]);
+    expect((await store.fetchUnsent(2)).map((r) => r.payload)).toEqual(['{"version": 99}', '{"version": 100}']);
+    expect(await store.backlog()).toMatchObject({ rows: 3 });
+    await store.close();
+  });
+
+  test("one leader at a time; the standby takes over when the leader's session ends", async () => {
+    const a = createOutboxStore(url, () => {});
+    const b = createOutboxStore(url, () => {});
+    expect([await a.tryLead(), await b.tryLead()]).toEqual([true, false]);
+    await a.close();
+    expect(await b.tryLead()).toBe(true);
+    await b.close();
+  });
+
+  test("a commit's NOTIFY wakes a waiting relay, also when it came between the fetch and the wait", async () => {
+    const store = createOutboxStore(url, () => {});
+    await store.fetchUnsent(1); // opens the session and LISTENs
+    const waiting = store.waitForNotify(5000);
+    await db.query("SELECT pg_notify('catalog_outbox', '')");
+    expect(await waiting).toBe("notified");
+    await store.fetchUnsent(1);
+    await db.query("SELECT pg_notify('catalog_outbox', '')");
+    await Bun.sleep(50); // the notification arrives before anyone waits
+    expect(await store.waitForNotify(5000)).toBe("notified");
+    expect(await store.waitForNotify(50)).toBe("timeout");
+    await store.close();
+  });
+});
