@@ -90,9 +90,9 @@ describe("docker-compose.yml", () => {
       expect([u.hostname, portOf(url), u.username, u.password, u.pathname.slice(1)]).toEqual([
         "postgres",
         5432,
-        pg.POSTGRES_USER,
+        pg.POSTGRES_USER ?? "",
         SECRETS.POSTGRES_PASSWORD,
-        pg.POSTGRES_DB,
+        pg.POSTGRES_DB ?? "",
       ]);
     }
     const advertised = services.kafka!.environment!.KAFKA_ADVERTISED_LISTENERS!.replace("PLAINTEXT://", "");
