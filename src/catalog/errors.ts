@@ -12,6 +12,7 @@ export type ErrorCode =
   | "UNSUPPORTED_MEDIA_TYPE"
   | "CONFLICT_RETRY_EXHAUSTED"
   | "REPLAY_RUNNING"
+  | "UNAVAILABLE"
   | "ROUTE_NOT_FOUND";
 
 export class CatalogError extends Error {

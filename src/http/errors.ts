@@ -1,6 +1,7 @@
 // The one place where errors become HTTP responses: `{"error": {"code", "message", "details"?}}`.
 import type { Logger } from "pino";
 import { CatalogError, type ErrorCode } from "../catalog/errors.ts";
+import { ServiceUnavailableError } from "../usecases/ports.ts";
 
 export function errorResponse(status: number, code: ErrorCode | string, message: string, details?: unknown): Response {
   const body = details === undefined ? { code, message } : { code, message, details };
@@ -23,6 +24,12 @@ function mapErrorToResponse(logger: Logger) {
     // Elysia wraps whatever a body parser throws in a ParseError; ours are CatalogErrors.
     if (code === "PARSE" && (error as Error).cause instanceof CatalogError) error = (error as Error).cause;
     if (error instanceof CatalogError) return errorResponse(error.status, error.code, error.message, error.details);
+    if (error instanceof ServiceUnavailableError) {
+      logger.warn({ dependency: error.dependency, err: (error.cause as Error)?.message }, "dependency unavailable");
+      const res = errorResponse(503, "UNAVAILABLE", `${error.dependency} is unavailable; retry shortly`);
+      res.headers.set("retry-after", "1");
+      return res;
+    }
     switch (code) {
       case "VALIDATION": {
         const all = (error as { all?: { path: string; message: string }[] }).all ?? [];

@@ -24,7 +24,9 @@ const product = (description: string, headers: object = etag) => ({ description,
 const bad = errors(400, ["VALIDATION_FAILED", "MALFORMED_JSON"], "The request breaks the contract");
 const badQuery = errors(400, ["VALIDATION_FAILED"], "An id, query or header breaks the contract");
 const notFound = errors(404, ["NOT_FOUND"], "Unknown or deleted product");
+const unavailable = errors(503, ["UNAVAILABLE"], "PostgreSQL cannot be reached; retry after Retry-After seconds");
 const writeErrors = {
+  ...unavailable,
   ...bad,
   ...notFound,
   ...errors(409, ["CONFLICT_RETRY_EXHAUSTED"], "Writers in other instances kept winning the version"),
@@ -79,6 +81,7 @@ export const components = {
                 "VERSION_CONFLICT",
                 "PAYLOAD_TOO_LARGE",
                 "UNSUPPORTED_MEDIA_TYPE",
+                "UNAVAILABLE",
               ] satisfies ErrorCode[],
             },
             message: { type: "string" },
@@ -100,6 +103,7 @@ export const docs = asDocs({
       304: { description: "Not modified (If-None-Match matched)" },
       ...badQuery,
       ...notFound,
+      ...unavailable,
     },
   },
   getProducts: {
@@ -140,6 +144,7 @@ export const docs = asDocs({
       201: product("Created", { ...etag, Location: { schema: { type: "string" } } }),
       ...bad,
       ...errors(409, ["ALREADY_EXISTS"], "The id exists; details.currentVersion"),
+      ...unavailable,
       ...errors(413, ["PAYLOAD_TOO_LARGE"], "The body is over BODY_LIMIT_BYTES"),
       ...errors(415, ["UNSUPPORTED_MEDIA_TYPE"], "The body is not application/json"),
     },

@@ -3,7 +3,7 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient, Prisma } from "../generated/prisma/client.ts";
 import type { EventEnvelope, ProductEvent } from "../catalog/events.ts";
 import type { ProductState } from "../catalog/product.ts";
-import { ConcurrentAppendError, type EventStore, type ReplaySource } from "../usecases/ports.ts";
+import { ConcurrentAppendError, ServiceUnavailableError, type EventStore, type ReplaySource } from "../usecases/ports.ts";
 import { OUTBOX_CHANNEL } from "./outbox-store.ts";
 
 export function createPrismaClient(databaseUrl: string, poolSize = 10): PrismaClient {
@@ -58,8 +58,32 @@ export function eventFromRow(row: EventRow): ProductEvent {
 const isUniqueViolation = (err: unknown) =>
   err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002";
 
+// Cannot reach the server, connection closed, pool exhausted, server restarting.
+const UNAVAILABLE_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024"]);
+const UNAVAILABLE_TEXT = /ECONNREFUSED|ECONNRESET|Connection terminated|terminating connection|database system is (starting up|shutting down)|Can't reach database/i;
+function isUnavailable(err: unknown): boolean {
+  if (err instanceof Prisma.PrismaClientInitializationError) return true;
+  if (err instanceof Prisma.PrismaClientKnownRequestError && UNAVAILABLE_CODES.has(err.code)) return true;
+  return err instanceof Error && UNAVAILABLE_TEXT.test(err.message);
+}
+
+/** Every method of the store, with connectivity failures turned into ServiceUnavailableError. */
+function guarded<T extends object>(store: T): T {
+  for (const [name, fn] of Object.entries(store)) {
+    if (typeof fn !== "function") continue;
+    (store as Record<string, unknown>)[name] = async (...args: unknown[]) => {
+      try {
+        return await fn(...args);
+      } catch (err) {
+        throw isUnavailable(err) ? new ServiceUnavailableError("postgres", err) : err;
+      }
+    };
+  }
+  return store;
+}
+
 export function createPrismaEventStore(prisma: PrismaClient): EventStore & ReplaySource {
-  return {
+  return guarded({
     async loadState(id) {
       const row = await prisma.productSnapshot.findUnique({ where: { id } });
       return row ? stateFromRow(row) : null;
@@ -154,5 +178,5 @@ export function createPrismaEventStore(prisma: PrismaClient): EventStore & Repla
         SELECT product_id, max(version) AS v FROM events WHERE product_id = ANY(${[...ids]}) GROUP BY product_id`;
       return new Map(rows.map((r) => [r.product_id, Number(r.v)]));
     },
-  };
+  });
 }

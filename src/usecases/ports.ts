@@ -10,6 +10,16 @@ export class ConcurrentAppendError extends Error {
   }
 }
 
+/** A dependency (PostgreSQL) cannot be reached: the request may be retried (HTTP 503). */
+export class ServiceUnavailableError extends Error {
+  readonly dependency: string;
+  constructor(dependency: string, cause: unknown) {
+    super(`${dependency} is unavailable`, { cause });
+    this.name = "ServiceUnavailableError";
+    this.dependency = dependency;
+  }
+}
+
 export interface EventStore {
   /** The product's current state from the snapshot row, tombstones included. */
   loadState(id: string): Promise<ProductState | null>;

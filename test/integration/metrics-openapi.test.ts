@@ -70,7 +70,7 @@ describe("GET /openapi", () => {
       ]),
     );
     const text = doc.text;
-    for (const code of ["VALIDATION_FAILED", "MALFORMED_JSON", "UNAUTHORIZED", "NOT_FOUND", "ALREADY_EXISTS", "VERSION_CONFLICT", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "REPLAY_RUNNING", "ROUTE_NOT_FOUND", "CONFLICT_RETRY_EXHAUSTED"]) {
+    for (const code of ["VALIDATION_FAILED", "MALFORMED_JSON", "UNAUTHORIZED", "NOT_FOUND", "ALREADY_EXISTS", "VERSION_CONFLICT", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "REPLAY_RUNNING", "ROUTE_NOT_FOUND", "CONFLICT_RETRY_EXHAUSTED", "UNAVAILABLE"]) {
       expect({ code, documented: text.includes(`"${code}"`) || text.includes(` ${code}`) }).toEqual({ code, documented: true });
     }
     // request schemas come from the route schemas

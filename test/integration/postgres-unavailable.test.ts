@@ -1,0 +1,51 @@
+// PostgreSQL out of reach is the service's trouble, not the client's: 503 UNAVAILABLE with
+// Retry-After, never a bare 500.
+import { afterAll, expect, test } from "bun:test";
+import { createServer } from "node:net";
+import pino from "pino";
+import { createApp } from "../../src/app.ts";
+import { createPrismaClient, createPrismaEventStore } from "../../src/infra/prisma-event-store.ts";
+import { createRedisCache } from "../../src/infra/redis-cache.ts";
+import { deleteKeys, testRedis, uniquePrefix } from "../support/services.ts";
+
+const closedPort = await new Promise<number>((resolve) => {
+  const srv = createServer().listen(0, "127.0.0.1", () => {
+    const { port } = srv.address() as { port: number };
+    srv.close(() => resolve(port));
+  });
+});
+const prisma = createPrismaClient(`postgresql://postgres@127.0.0.1:${closedPort}/nowhere`, 1);
+const redis = testRedis();
+const prefix = uniquePrefix("pgdown");
+afterAll(async () => {
+  await deleteKeys(redis, prefix);
+  redis.disconnect();
+  await prisma.$disconnect();
+});
+
+test("when PostgreSQL cannot be reached, reads and writes answer 503 UNAVAILABLE with Retry-After", async () => {
+  const app = createApp({
+    store: createPrismaEventStore(prisma),
+    cache: createRedisCache(redis, { keyPrefix: prefix, namespace: "catalog", ttlSeconds: 60 }),
+    writer: null,
+    logger: pino({ level: "silent" }),
+  });
+  const requests = [
+    new Request("http://localhost/products/lamp"),
+    new Request("http://localhost/products?ids=a,b"),
+    new Request("http://localhost/products/lamp/events"),
+    new Request("http://localhost/products", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "Lamp", priceCents: 1, currency: "EUR" }) }),
+    new Request("http://localhost/products/lamp", { method: "DELETE" }),
+  ];
+  for (const req of requests) {
+    const res = await app.handle(req);
+    expect({ url: req.url, status: res.status, retryAfter: res.headers.get("retry-after"), code: ((await res.json()) as { error: { code: string } }).error.code }).toEqual({
+      url: req.url,
+      status: 503,
+      retryAfter: "1",
+      code: "UNAVAILABLE",
+    });
+  }
+  const ready = await app.handle(new Request("http://localhost/readyz"));
+  expect(ready.status).toBe(503);
+});
