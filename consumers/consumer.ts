@@ -5,6 +5,7 @@ import { createConsumer, createKafka, createProducer } from "../src/infra/kafka.
 import { Counter, Histogram, LATENCY_BUCKETS, createRegistry, serveMetrics } from "../src/infra/metrics.ts";
 import { createRedisCache, createRedisClient } from "../src/infra/redis-cache.ts";
 import { createEventConsumer } from "../src/usecases/consume-event.ts";
+import { setTimeout as sleep } from "node:timers/promises";
 import { configOrExit, loadConsumerConfig } from "./config.ts";
 
 const config = configOrExit(loadConsumerConfig);
@@ -28,8 +29,12 @@ const cacheErrors = new Counter({ name: "catalog_consumer_cache_errors_total", h
 const redis = createRedisClient(config.redisUrl, config.commandTimeoutMs);
 redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
 const cache = createRedisCache(redis, config.cache);
-const kafka = createKafka(config.brokers, `catalog-consumer-${config.namespace}`, logger);
-const dlq = await createProducer(kafka);
+// A Kafka client whose librdkafka handle went fatal is replaced by a new one (same group and
+// instance id); the uncommitted messages come again and the versions make that harmless.
+let onFatal: (message: string) => void = () => {};
+const kafkaFor = () => createKafka(config.brokers, `catalog-consumer-${config.namespace}`, logger, (m) => onFatal(m));
+let kafka = kafkaFor();
+let dlq = await createProducer(kafka);
 let stopping = false;
 
 const consume = createEventConsumer({
@@ -62,7 +67,30 @@ const consume = createEventConsumer({
   },
 });
 
-const consumer = await createConsumer(kafka, { groupId: config.groupId, instanceId: config.instanceId, topic: config.topic, logger }, consume);
+const startConsumer = () => createConsumer(kafka, { groupId: config.groupId, instanceId: config.instanceId, topic: config.topic, logger }, consume);
+let consumer = await startConsumer();
+let replacing = false;
+onFatal = (message) => {
+  if (replacing || stopping) return;
+  replacing = true;
+  logger.error({ message }, "kafka consumer hit a fatal error; replacing it");
+  void (async () => {
+    await Promise.race([Promise.all([consumer.disconnect().catch(() => {}), dlq.disconnect().catch(() => {})]), sleep(5000)]);
+    for (let attempt = 1; !stopping; attempt++) {
+      try {
+        kafka = kafkaFor();
+        dlq = await createProducer(kafka);
+        consumer = await startConsumer();
+        logger.info({ attempt }, "kafka consumer replaced");
+        break;
+      } catch (err) {
+        logger.warn({ err: (err as Error).message, attempt }, "kafka consumer could not be replaced yet");
+        await sleep(1000);
+      }
+    }
+    replacing = false;
+  })();
+};
 const metrics = await serveMetrics(registry, config.metricsPort, config.metricsHost);
 logger.info({ group: config.groupId, topic: config.topic, metricsPort: metrics.port }, "consumer started");
 

@@ -4,6 +4,7 @@ import { createKafka, createProducer } from "../src/infra/kafka.ts";
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS, createRegistry, serveMetrics } from "../src/infra/metrics.ts";
 import { createOutboxStore } from "../src/infra/outbox-store.ts";
 import { createRelay } from "../src/usecases/relay-outbox.ts";
+import { setTimeout as sleep } from "node:timers/promises";
 import { configOrExit, loadRelayConfig } from "./config.ts";
 
 const config = configOrExit(loadRelayConfig);
@@ -18,12 +19,36 @@ const isLeader = new Gauge({ name: "catalog_relay_is_leader", help: "1 while thi
 const errors = new Counter({ name: "catalog_relay_errors_total", help: "Relay passes that failed and were retried", registers: [registry] });
 
 const store = createOutboxStore(config.databaseUrl, (err) => logger.warn({ err: err.message }, "outbox session lost"));
-const producer = await createProducer(createKafka(config.brokers, "catalog-relay", logger));
+// A producer whose librdkafka handle went fatal (an idempotence error it cannot resolve) is
+// replaced; the rows it did not get acknowledged are still unsent and go out again.
+let replacing: Promise<void> | null = null;
+const newProducer = () => createProducer(createKafka(config.brokers, "catalog-relay", logger, () => void replace()));
+let producer = await newProducer();
+function replace() {
+  replacing ??= (async () => {
+    logger.error("kafka producer hit a fatal error; replacing it");
+    await Promise.race([producer.disconnect().catch(() => {}), sleep(5000)]);
+    for (;;) {
+      try {
+        producer = await newProducer();
+        logger.info("kafka producer replaced");
+        return;
+      } catch (err) {
+        logger.warn({ err: (err as Error).message }, "kafka producer could not be replaced yet");
+        await sleep(1000);
+      }
+    }
+  })().finally(() => (replacing = null));
+  return replacing;
+}
 const metrics = await serveMetrics(registry, config.metricsPort, config.metricsHost);
 
 const relay = createRelay({
   store,
-  publish: (messages) => producer.send(config.topic, messages),
+  publish: async (messages) => {
+    if (replacing) await replacing;
+    await producer.send(config.topic, messages);
+  },
   logger,
   observe: {
     published(rows, seconds) {

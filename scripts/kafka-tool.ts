@@ -40,14 +40,13 @@ async function dump() {
   const consumer = kafka.consumer({ kafkaJS: { groupId: `dump-${process.pid}-${Date.now()}`, fromBeginning: true, autoCommit: false } });
   await consumer.connect();
   await consumer.subscribe({ topics: [topic!] });
+  const lines: string[] = [];
   await new Promise<void>((resolve) => {
     void consumer.run({
       eachMessage: async ({ partition, message }) => {
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
-        process.stdout.write(
-          JSON.stringify({ partition, offset: message.offset, key: message.key?.toString() ?? null, value: message.value?.toString() ?? null, headers }) + "\n",
-        );
+        lines.push(JSON.stringify({ partition, offset: message.offset, key: message.key?.toString() ?? null, value: message.value?.toString() ?? null, headers }));
         const end = remaining.get(partition);
         if (end !== undefined && Number(message.offset) + 1 >= end) remaining.delete(partition);
         if (remaining.size === 0) resolve();
@@ -55,6 +54,8 @@ async function dump() {
     });
   });
   await consumer.disconnect();
+  // One write, finished before the process exits (process.exit would cut a pipe's pending output).
+  if (lines.length) await new Promise<void>((resolve) => process.stdout.write(lines.join("\n") + "\n", () => resolve()));
 }
 
 async function produce() {

@@ -7,13 +7,21 @@ const { Kafka, logLevel } = kafkaJs.KafkaJS;
 type KafkaClient = InstanceType<typeof Kafka>;
 export type KafkaMessage = { key: string | null; value: string; headers?: Record<string, string> };
 
-/** The client's own log lines (librdkafka's included) go through pino, as JSON like ours. */
-function kafkaLogger(logger: Logger) {
+/**
+ * The client's own log lines (librdkafka's included) go through pino, as JSON like ours. They are
+ * also the only place where a fatal librdkafka error shows: the KafkaJS layer logs it and retries
+ * forever on a handle that can no longer work (seen here after a broker restart timed out a static
+ * consumer's session). `onFatal` lets the process replace the client instead.
+ */
+function kafkaLogger(logger: Logger, onFatal?: (message: string) => void) {
   const log = logger.child({ layer: "kafka" });
   const adapter = {
     info: (message: string, extra?: object) => log.info(extra ?? {}, message),
     warn: (message: string, extra?: object) => log.warn(extra ?? {}, message),
-    error: (message: string, extra?: object) => log.error(extra ?? {}, message),
+    error: (message: string, extra?: object) => {
+      log.error(extra ?? {}, message);
+      if (onFatal && /Local: Fatal error|Fatal error:/.test(message)) onFatal(message);
+    },
     debug: (message: string, extra?: object) => log.debug(extra ?? {}, message),
     namespace: () => adapter,
     setLogLevel: () => {},
@@ -21,8 +29,8 @@ function kafkaLogger(logger: Logger) {
   return adapter;
 }
 
-export function createKafka(brokers: string[], clientId: string, logger: Logger): KafkaClient {
-  return new Kafka({ kafkaJS: { brokers, clientId, logLevel: logLevel.WARN, logger: kafkaLogger(logger) } });
+export function createKafka(brokers: string[], clientId: string, logger: Logger, onFatal?: (message: string) => void): KafkaClient {
+  return new Kafka({ kafkaJS: { brokers, clientId, logLevel: logLevel.WARN, logger: kafkaLogger(logger, onFatal) } });
 }
 
 /**

@@ -19,14 +19,15 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startSpareRedis() {
+/** `persistent: false` makes a restart start empty (a flush), like the machine's own Redis. */
+export async function startSpareRedis({ persistent = true } = {}) {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "cc-redis-"));
   let proc: ReturnType<typeof Bun.spawn> | null = null;
 
   async function start() {
     proc = Bun.spawn(
-      ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", dir],
+      ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", persistent ? "yes" : "no", "--appendfsync", "always", "--dir", dir],
       { stdout: "ignore", stderr: "inherit" },
     );
     const probe = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });

@@ -1,0 +1,23 @@
+// Watches a running deployment: every write committed while it runs, and when each service's cache
+// reaches it. Reports the fraction consistent within 1 s, 5 s and at the end, the lags, and any
+// version regression or entry left stale. Exit code 1 when it found a regression or a stale entry.
+//   bun scripts/check-consistency.ts [--namespaces catalog,storefront] [--seconds 60] [--drain 30]
+// Reads DATABASE_URL, REDIS_URL and CACHE_KEY_PREFIX as the api does.
+import { parseArgs } from "node:util";
+import { formatReport, startConsistencyChecker } from "./lib/consistency-checker.ts";
+
+const { values } = parseArgs({
+  options: { namespaces: { type: "string", default: "catalog,storefront" }, seconds: { type: "string", default: "60" }, drain: { type: "string", default: "30" }, json: { type: "boolean", default: false } },
+});
+const checker = await startConsistencyChecker({
+  databaseUrl: process.env.DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/catalog",
+  redisUrl: process.env.REDIS_URL ?? "redis://127.0.0.1:6379/0",
+  keyPrefix: process.env.CACHE_KEY_PREFIX ?? "cc",
+  namespaces: values.namespaces!.split(","),
+});
+console.error(`watching for ${values.seconds} s…`);
+await Bun.sleep(Number(values.seconds) * 1000);
+const report = await checker.drain(Number(values.drain) * 1000);
+await checker.stop();
+console.log(values.json ? JSON.stringify(report, null, 2) : formatReport(report));
+process.exit(report.ok ? 0 : 1);
