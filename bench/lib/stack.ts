@@ -1,0 +1,38 @@
+// An isolated stack for a benchmark: its own database (migrated), its own Redis server, and the api
+// as a real process; the results land in bench/results/ and the machine is described the same way
+// in every benchmark.
+import { mkdirSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { createPipeline } from "../../test/support/pipeline.ts";
+import { startSpareRedis } from "../../test/support/spare-redis.ts";
+
+export async function startStack(label: string) {
+  const redisServer = await startSpareRedis({ persistent: false });
+  const pipeline = await createPipeline(label, { redisUrl: redisServer.url });
+  return {
+    pipeline,
+    redisServer,
+    async close() {
+      await pipeline.close();
+      await redisServer.dispose();
+    },
+  };
+}
+
+export function machine(): string {
+  return `${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}`;
+}
+
+export function writeResult(name: string, data: object): string {
+  mkdirSync("bench/results", { recursive: true });
+  const file = `bench/results/${name}-${new Date().toISOString().replace(/[:.]/g, "-")}.json`;
+  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), machine: machine(), ...data }, null, 2));
+  return file;
+}
+
+/** Sum of a Prometheus counter (all label sets) scraped from `url`. */
+export async function counter(url: string, name: string, labels = ""): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const re = new RegExp(`^${name}\\{[^}]*${labels}[^}]*\\} ([0-9.e+-]+)$|^${name} ([0-9.e+-]+)$`, "gm");
+  return [...text.matchAll(re)].reduce((s, m) => s + Number(m[1] ?? m[2]), 0);
+}

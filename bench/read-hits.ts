@@ -1,0 +1,44 @@
+// Read hits against the same process's health check, measured in the same run.
+//   bun bench/read-hits.ts [--rounds 3] [--seconds 5] [--connections 32]
+// 1,000 products, all cached (warmed with one read each); wrk alternates GET /healthz (a route that
+// does no I/O) and GET /products/:id on random warm keys, several rounds, and the ratio of the two
+// in each round says what a cache hit costs on top of the framework. Medians over the rounds.
+import { parseArgs } from "node:util";
+import { seedProducts, seededId } from "./lib/seed.ts";
+import { machine, startStack, writeResult } from "./lib/stack.ts";
+import { median, randomPathsScript, wrk, type WrkResult } from "./lib/wrk.ts";
+
+const { values } = parseArgs({ options: { rounds: { type: "string", default: "3" }, seconds: { type: "string", default: "5" }, connections: { type: "string", default: "32" } } });
+const PRODUCTS = 1000;
+const stack = await startStack("readhits");
+try {
+  await seedProducts(stack.pipeline.databaseUrl, PRODUCTS);
+  const api = await stack.pipeline.startApi({ CACHE_WRITE_THROUGH: "true" });
+  const paths = Array.from({ length: PRODUCTS }, (_, i) => `/products/${seededId(i + 1)}`);
+  for (let i = 0; i < paths.length; i += 100) await Promise.all(paths.slice(i, i + 100).map((p) => fetch(api.url + p).then((r) => r.arrayBuffer())));
+  const opts = { seconds: Number(values.seconds), connections: Number(values.connections) };
+  await wrk(`${api.url}/healthz`, { ...opts, seconds: 2 }); // warm-up
+  const rounds: { healthz: WrkResult; hits: WrkResult; ratio: number }[] = [];
+  for (let r = 0; r < Number(values.rounds); r++) {
+    const healthz = await wrk(`${api.url}/healthz`, opts);
+    const hits = await wrk(api.url, { ...opts, script: randomPathsScript(paths) });
+    if (hits.non2xx) throw new Error(`${hits.non2xx} reads were not 200`);
+    rounds.push({ healthz, hits, ratio: hits.requestsPerSecond / healthz.requestsPerSecond });
+  }
+  const summary = {
+    healthzRps: Math.round(median(rounds.map((r) => r.healthz.requestsPerSecond))),
+    hitsRps: Math.round(median(rounds.map((r) => r.hits.requestsPerSecond))),
+    ratio: Number(median(rounds.map((r) => r.ratio)).toFixed(2)),
+    hitsP50ms: median(rounds.map((r) => r.hits.p50)),
+    hitsP99ms: median(rounds.map((r) => r.hits.p99)),
+    healthzP50ms: median(rounds.map((r) => r.healthz.p50)),
+    healthzP99ms: median(rounds.map((r) => r.healthz.p99)),
+  };
+  console.log(`\nread hits vs /healthz, ${opts.connections} connections, ${opts.seconds} s × ${rounds.length} rounds each, ${new Date().toISOString()}, ${machine()}`);
+  console.table(rounds.map((r, i) => ({ round: i + 1, "healthz rps": Math.round(r.healthz.requestsPerSecond), "hits rps": Math.round(r.hits.requestsPerSecond), ratio: r.ratio.toFixed(2), "hits p50 ms": r.hits.p50, "hits p99 ms": r.hits.p99 })));
+  console.log(summary);
+  console.log(`wrote ${writeResult("read-hits", { options: opts, rounds, summary })}`);
+} finally {
+  await stack.close();
+}
+process.exit(0);
