@@ -31,12 +31,15 @@ export async function openLoop(rate: number, seconds: number, send: (i: number) 
     if (wait > 0.5) await Bun.sleep(wait);
     while (inFlight >= maxInFlight) await Bun.sleep(1);
     inFlight++;
+    // From the intended start when the request went out late (queueing counts), from the actual
+    // send when a timer woke early (it must not look faster than it was).
+    const origin = Math.min(due, performance.now());
     pending.push(
       send(i).then(
         (o) => {
           inFlight--;
           const done = performance.now();
-          const us = Math.max(1, Math.round((done - due) * 1000));
+          const us = Math.max(1, Math.round((done - origin) * 1000));
           if (!o.ok) errors++;
           let h = histograms.get(o.kind);
           if (!h) histograms.set(o.kind, (h = newHistogram()));
