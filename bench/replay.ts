@@ -1,7 +1,6 @@
 // Replay rate: products per second rebuilt from the event store into an empty cache.
 //   bun bench/replay.ts [--products 100000] [--events 5] [--page-size 500]
-// Seeds a database of its own with PostgreSQL's generate_series (products × events, snapshots
-// matching), starts a Redis server of its own (empty), then runs the replay job exactly as
+// Seeds a database of its own (bench/lib/seed.ts: products × events, snapshots matching), starts a Redis server of its own (empty), then runs the replay job exactly as
 // POST /admin/replay and `bun run replay` do. Prints a table and writes bench/results/*.json.
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -13,6 +12,7 @@ import { createRedisCache, createRedisClient } from "../src/infra/redis-cache.ts
 import { createRedisJobStore } from "../src/infra/redis-jobs.ts";
 import { createReplayRunner } from "../src/usecases/replay-jobs.ts";
 import { startSpareRedis } from "../test/support/spare-redis.ts";
+import { seedProducts } from "./lib/seed.ts";
 import { TEST_DATABASE_URL } from "../test/support/services.ts";
 
 const { values: args } = parseArgs({
@@ -27,28 +27,8 @@ const adminUrl = TEST_DATABASE_URL.replace(/\/[^/?]+(\?|$)/, "/postgres$1");
 const migrate = Bun.spawn([process.execPath, "scripts/migrate.ts", "deploy"], { env: { ...process.env, DATABASE_URL: url }, stdout: "ignore", stderr: "inherit" });
 if ((await migrate.exited) !== 0) throw new Error("migration failed");
 
-const db = new pg.Client({ connectionString: url });
-await db.connect();
 const seedStarted = performance.now();
-await db.query(
-  `INSERT INTO events (event_id, product_id, version, type, schema_version, data, metadata, occurred_at)
-   SELECT gen_random_uuid(), 'p' || lpad(i::text, 7, '0'), v,
-          CASE WHEN v = 1 THEN 'ProductCreated' ELSE 'ProductUpdated' END, 1,
-          CASE WHEN v = 1 THEN jsonb_build_object('name', 'Product ' || i, 'description', 'seeded for the replay benchmark', 'priceCents', 100, 'currency', 'EUR', 'category', 'bench')
-               ELSE jsonb_build_object('priceCents', 100 + v) END,
-          '{}', timestamptz '2026-01-01' + v * interval '1 minute'
-   FROM generate_series(1, $1::int) AS i, generate_series(1, $2::int) AS v`,
-  [PRODUCTS, EVENTS],
-);
-await db.query(
-  `INSERT INTO product_snapshots (id, version, deleted, name, description, price_cents, currency, category, created_at, updated_at)
-   SELECT 'p' || lpad(i::text, 7, '0'), $2::int, false, 'Product ' || i, 'seeded for the replay benchmark',
-          CASE WHEN $2::int = 1 THEN 100 ELSE 100 + $2::int END, 'EUR', 'bench',
-          timestamptz '2026-01-01' + interval '1 minute', timestamptz '2026-01-01' + $2::int * interval '1 minute'
-   FROM generate_series(1, $1::int) AS i`,
-  [PRODUCTS, EVENTS],
-);
-await db.query("ANALYZE");
+await seedProducts(url, PRODUCTS, EVENTS);
 const seedSeconds = (performance.now() - seedStarted) / 1000;
 
 const redisServer = await startSpareRedis();
@@ -95,7 +75,6 @@ try {
 } finally {
   redis.disconnect();
   await prisma.$disconnect();
-  await db.end();
   await redisServer.dispose();
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();

@@ -21,28 +21,17 @@ const fields = {
 
 const strict = { additionalProperties: false } as const;
 
-export const CreateBody = t.Object(
-  {
-    id: t.Optional(ProductId),
-    name: fields.name,
-    description: t.Optional(fields.description),
-    priceCents: fields.priceCents,
-    currency: fields.currency,
-    category: t.Optional(fields.category),
-  },
-  strict,
-);
+const writable = {
+  name: fields.name,
+  description: t.Optional(fields.description),
+  priceCents: fields.priceCents,
+  currency: fields.currency,
+  category: t.Optional(fields.category),
+};
 
-export const ReplaceBody = t.Object(
-  {
-    name: fields.name,
-    description: t.Optional(fields.description),
-    priceCents: fields.priceCents,
-    currency: fields.currency,
-    category: t.Optional(fields.category),
-  },
-  strict,
-);
+export const CreateBody = t.Object({ id: t.Optional(ProductId), ...writable }, strict);
+
+export const ReplaceBody = t.Object(writable, strict);
 
 export const PatchBody = t.Object(
   {

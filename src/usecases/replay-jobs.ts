@@ -3,7 +3,7 @@
 import type { Logger } from "pino";
 import { CatalogError } from "../catalog/errors.ts";
 import type { ProductCache, ReplaySource } from "./ports.ts";
-import { replay, type ReplayCounts, type ReplayError } from "./replay.ts";
+import { emptyCounts, replay, type ReplayCounts, type ReplayError } from "./replay.ts";
 
 export type ReplayJob = ReplayCounts & {
   jobId: string;
@@ -94,15 +94,9 @@ export function createReplayRunner(deps: ReplayRunnerDeps) {
         status: "running",
         scope: request.productIds ? "ids" : "all",
         namespace,
+        ...emptyCounts(),
         total: 0,
         missing: 0,
-        processed: 0,
-        snapshotsRepaired: 0,
-        cacheWritten: 0,
-        cacheRepaired: 0,
-        cacheUnchanged: 0,
-        cacheNewer: 0,
-        errors: 0,
         ratePerSecond: 0,
         errorSamples: [],
         startedAt: now,
