@@ -8,7 +8,7 @@ import { adminRoutes } from "./http/admin.ts";
 import { mapError } from "./http/errors.ts";
 import { healthRoutes } from "./http/health.ts";
 import { createApiMetrics } from "./http/metrics.ts";
-import { components, docs } from "./http/openapi-docs.ts";
+import { components } from "./http/openapi-docs.ts";
 import { productRoutes } from "./http/products.ts";
 import type { CacheWriter } from "./usecases/cache-writer.ts";
 import { createCommandExecutor } from "./usecases/commands.ts";
@@ -68,4 +68,3 @@ export function createApp(deps: AppDeps) {
 }
 
 export type App = ReturnType<typeof createApp>;
-
