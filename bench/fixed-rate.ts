@@ -8,18 +8,14 @@
 import { parseArgs } from "node:util";
 import { plot } from "./lib/chart.ts";
 import { distribution, openLoop, summarize } from "./lib/open-loop.ts";
-import { seedProducts, seededId } from "./lib/seed.ts";
-import { machine, startStack, writeResult } from "./lib/stack.ts";
+import { machine, startStack, startWarmApi, writeResult } from "./lib/stack.ts";
 import { randomPathsScript, wrk } from "./lib/wrk.ts";
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "30" }, fractions: { type: "string", default: "0.5,0.25" } } });
 const PRODUCTS = 1000;
 const stack = await startStack("fixedrate");
 try {
-  await seedProducts(stack.pipeline.databaseUrl, PRODUCTS);
-  const api = await stack.pipeline.startApi({ CACHE_WRITE_THROUGH: "true" });
-  const paths = Array.from({ length: PRODUCTS }, (_, i) => `/products/${seededId(i + 1)}`);
-  for (let i = 0; i < paths.length; i += 100) await Promise.all(paths.slice(i, i + 100).map((p) => fetch(api.url + p).then((r) => r.arrayBuffer())));
+  const { api, paths } = await startWarmApi(stack, PRODUCTS);
   const max = await wrk(api.url, { seconds: 8, connections: 32, script: randomPathsScript(paths) });
   const runs: ({ fraction: number; rate: number; achievedRps: number; errors: number; distribution: [number, number][]; perSecond: { second: number; completed: number; p99ms: number }[] } & ReturnType<typeof summarize>)[] = [];
   for (const fraction of values.fractions!.split(",").map(Number)) {

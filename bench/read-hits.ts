@@ -4,18 +4,14 @@
 // does no I/O) and GET /products/:id on random warm keys, several rounds, and the ratio of the two
 // in each round says what a cache hit costs on top of the framework. Medians over the rounds.
 import { parseArgs } from "node:util";
-import { seedProducts, seededId } from "./lib/seed.ts";
-import { machine, startStack, writeResult } from "./lib/stack.ts";
+import { machine, startStack, startWarmApi, writeResult } from "./lib/stack.ts";
 import { median, randomPathsScript, wrk, type WrkResult } from "./lib/wrk.ts";
 
 const { values } = parseArgs({ options: { rounds: { type: "string", default: "3" }, seconds: { type: "string", default: "5" }, connections: { type: "string", default: "32" } } });
 const PRODUCTS = 1000;
 const stack = await startStack("readhits");
 try {
-  await seedProducts(stack.pipeline.databaseUrl, PRODUCTS);
-  const api = await stack.pipeline.startApi({ CACHE_WRITE_THROUGH: "true" });
-  const paths = Array.from({ length: PRODUCTS }, (_, i) => `/products/${seededId(i + 1)}`);
-  for (let i = 0; i < paths.length; i += 100) await Promise.all(paths.slice(i, i + 100).map((p) => fetch(api.url + p).then((r) => r.arrayBuffer())));
+  const { api, paths } = await startWarmApi(stack, PRODUCTS);
   const opts = { seconds: Number(values.seconds), connections: Number(values.connections) };
   await wrk(`${api.url}/healthz`, { ...opts, seconds: 2 }); // warm-up
   const rounds: { healthz: WrkResult; hits: WrkResult; ratio: number }[] = [];

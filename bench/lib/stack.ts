@@ -5,6 +5,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { createPipeline } from "../../test/support/pipeline.ts";
 import { startSpareRedis } from "../../test/support/spare-redis.ts";
+import { seedProducts, seededId } from "./seed.ts";
 
 export async function startStack(label: string) {
   const redisServer = await startSpareRedis({ persistent: false });
@@ -17,6 +18,15 @@ export async function startStack(label: string) {
       await redisServer.dispose();
     },
   };
+}
+
+/** Seeds `products`, starts the api, and reads every product once so all of them are cached. */
+export async function startWarmApi(stack: Awaited<ReturnType<typeof startStack>>, products: number) {
+  await seedProducts(stack.pipeline.databaseUrl, products);
+  const api = await stack.pipeline.startApi({ CACHE_WRITE_THROUGH: "true" });
+  const paths = Array.from({ length: products }, (_, i) => `/products/${seededId(i + 1)}`);
+  for (let i = 0; i < paths.length; i += 100) await Promise.all(paths.slice(i, i + 100).map((p) => fetch(api.url + p).then((r) => r.arrayBuffer())));
+  return { api, paths };
 }
 
 export function machine(): string {

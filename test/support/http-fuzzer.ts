@@ -24,7 +24,7 @@ type Schema = {
   anyOf?: Schema[];
   minProperties?: number;
 };
-type Operation = { method: string; path: string; body?: Schema; query: { name: string; required: boolean; schema: Schema }[]; admin: boolean };
+type Operation = { method: string; path: string; body?: Schema; admin: boolean };
 type FuzzRequest = { method: string; path: string; headers: Record<string, string>; raw?: string | Uint8Array; invalid: boolean; target?: string; why: string };
 
 const CURRENCIES = ["EUR", "USD", "GBP", "JPY", "CHF"];
@@ -159,8 +159,7 @@ export function operationsOf(doc: { paths: Record<string, Record<string, { reque
     if (path.startsWith("/openapi")) continue;
     for (const [method, op] of Object.entries(methods)) {
       const body = op.requestBody?.content?.["application/json"]?.schema;
-      const query = (op.parameters ?? []).filter((p) => p.in === "query").map((p) => ({ name: p.name, required: !!p.required, schema: p.schema }));
-      ops.push({ method: method.toUpperCase(), path, body, query, admin: path.startsWith("/admin") });
+      ops.push({ method: method.toUpperCase(), path, body, admin: path.startsWith("/admin") });
     }
   }
   return ops;
