@@ -62,8 +62,12 @@ const isUniqueViolation = (err: unknown) =>
 const UNAVAILABLE_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024"]);
 const UNAVAILABLE_TEXT =
   /ECONNREFUSED|ECONNRESET|Connection terminated|terminating connection|connection error and is not queryable|database system is (starting up|shutting down)|Can't reach database/i;
-function isUnavailable(err: unknown): boolean {
+// What the pg driver adapter reports (DriverAdapterError, `cause.kind`) when the server went away.
+const UNAVAILABLE_KINDS = new Set(["ConnectionClosed", "DatabaseNotReachable", "SocketTimeout", "TooManyConnections"]);
+export function isUnavailable(err: unknown): boolean {
   if (err instanceof Prisma.PrismaClientInitializationError) return true;
+  const kind = (err as { cause?: { kind?: unknown } } | null)?.cause?.kind;
+  if (typeof kind === "string" && UNAVAILABLE_KINDS.has(kind)) return true;
   if (err instanceof Prisma.PrismaClientKnownRequestError && UNAVAILABLE_CODES.has(err.code)) return true;
   return err instanceof Error && UNAVAILABLE_TEXT.test(err.message);
 }
