@@ -18,14 +18,17 @@ function kafka(env: Env) {
 }
 
 export function loadRelayConfig(env: Env = process.env) {
+  const base = kafka(env);
   return {
-    ...kafka(env),
+    ...base,
     databaseUrl: str(env, "DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/catalog", /^postgres(ql)?:\/\//),
     metricsPort: int(env, "METRICS_PORT", 9464, 0, 65535),
     batchSize: int(env, "RELAY_BATCH_SIZE", 500, 1, 10_000),
     pollMs: int(env, "RELAY_POLL_MS", 1000, 10, 60_000),
     retentionSeconds: int(env, "RELAY_RETENTION_SECONDS", 3600, 0, 30 * 24 * 3600),
     failpoint: str(env, "RELAY_FAILPOINT", "none", /^(none|crash-after-publish)$/),
+    /** Shared by every relay of one outbox and topic: a new leader's producer fences the old one's. */
+    transactionalId: str(env, "RELAY_TRANSACTIONAL_ID", `catalog-relay.${base.topic}`, TOPIC),
   };
 }
 

@@ -14,7 +14,7 @@ const logger = createLogger(config.logLevel, { process: "consumer", namespace: c
 const registry = createRegistry({ process: "consumer", namespace: config.namespace, mode: config.mode });
 const events = new Counter({
   name: "catalog_consumer_events_total",
-  help: "Events by outcome: applied, skipped_older (the cache already had that version or newer), dead_lettered",
+  help: "Events by outcome: applied (the state, or in evict mode the marker, went in), applied_as_marker (rebuild mode: the key held no current data, so the version went in as a marker), skipped_older (the cache already had that version or newer), dead_lettered",
   labelNames: ["outcome", "reason"],
   registers: [registry],
 });
@@ -29,6 +29,7 @@ const cacheErrors = new Counter({ name: "catalog_consumer_cache_errors_total", h
 const redis = createRedisClient(config.redisUrl, config.commandTimeoutMs);
 redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
 const cache = createRedisCache(redis, config.cache);
+cache.onEpochChange((epoch, previous) => logger.warn({ epoch, previous }, "the cache fence moved: Redis lost data; states go in as markers until readers fill"));
 // A Kafka client whose librdkafka handle went fatal is replaced by a new one (same group and
 // instance id); the uncommitted messages come again and the versions make that harmless.
 let onFatal: (message: string) => void = () => {};
@@ -57,8 +58,8 @@ const consume = createEventConsumer({
       },
     ]),
   observe: {
-    applied(seconds) {
-      events.inc({ outcome: "applied", reason: "" });
+    applied(seconds, outcome) {
+      events.inc({ outcome: outcome === "marked" && config.mode === "rebuild" ? "applied_as_marker" : "applied", reason: "" });
       latency.observe(Math.max(0, seconds));
     },
     skippedOlder: () => events.inc({ outcome: "skipped_older", reason: "" }),

@@ -1,10 +1,9 @@
 // The relay process (Node 24): outbox → Kafka. Start: node consumers/relay.ts
 import { createLogger } from "../src/infra/logger.ts";
-import { createKafka, createProducer } from "../src/infra/kafka.ts";
+import { createKafka, createOutboxPublisher } from "../src/infra/kafka.ts";
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS, createRegistry, serveMetrics } from "../src/infra/metrics.ts";
 import { createOutboxStore } from "../src/infra/outbox-store.ts";
 import { createRelay } from "../src/usecases/relay-outbox.ts";
-import { setTimeout as sleep } from "node:timers/promises";
 import { configOrExit, loadRelayConfig } from "./config.ts";
 
 const config = configOrExit(loadRelayConfig);
@@ -19,36 +18,14 @@ const isLeader = new Gauge({ name: "catalog_relay_is_leader", help: "1 while thi
 const errors = new Counter({ name: "catalog_relay_errors_total", help: "Relay passes that failed and were retried", registers: [registry] });
 
 const store = createOutboxStore(config.databaseUrl, (err) => logger.warn({ err: err.message }, "outbox session lost"));
-// A producer whose librdkafka handle went fatal (an idempotence error it cannot resolve) is
-// replaced; the rows it did not get acknowledged are still unsent and go out again.
-let replacing: Promise<void> | null = null;
-const newProducer = () => createProducer(createKafka(config.brokers, "catalog-relay", logger, () => void replace()));
-let producer = await newProducer();
-function replace() {
-  replacing ??= (async () => {
-    logger.error("kafka producer hit a fatal error; replacing it");
-    await Promise.race([producer.disconnect().catch(() => {}), sleep(5000)]);
-    for (;;) {
-      try {
-        producer = await newProducer();
-        logger.info("kafka producer replaced");
-        return;
-      } catch (err) {
-        logger.warn({ err: (err as Error).message }, "kafka producer could not be replaced yet");
-        await sleep(1000);
-      }
-    }
-  })().finally(() => (replacing = null));
-  return replacing;
-}
+// Opened only while this relay leads; a failed publish closes it and the next pass opens a new one
+// (which also replaces a producer whose librdkafka handle went fatal, e.g. after being fenced).
+const publisher = createOutboxPublisher(() => createKafka(config.brokers, "catalog-relay", logger), config.topic, config.transactionalId, logger);
 const metrics = await serveMetrics(registry, config.metricsPort, config.metricsHost);
 
 const relay = createRelay({
   store,
-  publish: async (messages) => {
-    if (replacing) await replacing;
-    await producer.send(config.topic, messages);
-  },
+  publisher,
   logger,
   observe: {
     published(rows, seconds) {
@@ -71,15 +48,14 @@ const relay = createRelay({
   },
 });
 void relay.start();
-logger.info({ topic: config.topic, metricsPort: metrics.port, batchSize: config.batchSize }, "relay started");
+logger.info({ topic: config.topic, metricsPort: metrics.port, batchSize: config.batchSize, transactionalId: config.transactionalId }, "relay started");
 
 let stopping = false;
 async function shutdown(signal: string) {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, "relay stopping: finishing the batch in flight");
-  await relay.stop();
-  await producer.disconnect().catch((err: Error) => logger.warn({ err: err.message }, "producer disconnect failed"));
+  await relay.stop(); // closes the producer
   await store.close();
   metrics.server.close();
   logger.info("stopped");

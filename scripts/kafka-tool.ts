@@ -29,31 +29,42 @@ async function remove() {
   await admin.disconnect();
 }
 
-/** Reads from the start to the end offsets that held when it began. */
+/**
+ * Reads every committed message from the start to the end of each partition, then exits. The end
+ * is librdkafka's partition EOF (read_committed: aborted transactions and their markers are
+ * skipped, so the high watermark cannot serve as the end once the relay publishes in transactions).
+ */
 async function dump() {
   const admin = kafka.admin();
   await admin.connect();
   const ends = await admin.fetchTopicOffsets(topic!);
   await admin.disconnect();
-  const remaining = new Map(ends.filter((p) => Number(p.high) > Number(p.low)).map((p) => [p.partition, Number(p.high)]));
-  if (remaining.size === 0) return;
-  const consumer = kafka.consumer({ kafkaJS: { groupId: `dump-${process.pid}-${Date.now()}`, fromBeginning: true, autoCommit: false } });
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic!] });
+  const partitions = ends.filter((p) => Number(p.high) > Number(p.low)).map((p) => p.partition);
+  if (partitions.length === 0) return;
+  const consumer = new kafkaJs.KafkaConsumer(
+    { "group.id": `dump-${process.pid}-${Date.now()}`, "metadata.broker.list": brokers.join(","), "enable.partition.eof": true, "enable.auto.commit": false, "isolation.level": "read_committed" },
+    { "auto.offset.reset": "earliest" },
+  );
   const lines: string[] = [];
-  await new Promise<void>((resolve) => {
-    void consumer.run({
-      eachMessage: async ({ partition, message }) => {
-        const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
-        lines.push(JSON.stringify({ partition, offset: message.offset, key: message.key?.toString() ?? null, value: message.value?.toString() ?? null, headers }));
-        const end = remaining.get(partition);
-        if (end !== undefined && Number(message.offset) + 1 >= end) remaining.delete(partition);
-        if (remaining.size === 0) resolve();
-      },
+  const remaining = new Set(partitions);
+  await new Promise<void>((resolve, reject) => {
+    consumer.on("event.error", reject);
+    consumer.on("ready", () => {
+      consumer.assign(partitions.map((partition) => ({ topic: topic!, partition, offset: 0 })));
+      consumer.consume();
     });
+    consumer.on("data", (m) => {
+      const headers: Record<string, string> = {};
+      for (const h of m.headers ?? []) for (const [k, v] of Object.entries(h)) headers[k] = String(v);
+      lines.push(JSON.stringify({ partition: m.partition, offset: String(m.offset), key: m.key?.toString() ?? null, value: m.value?.toString() ?? null, headers }));
+    });
+    consumer.on("partition.eof", ({ partition }) => {
+      remaining.delete(partition);
+      if (remaining.size === 0) resolve();
+    });
+    consumer.connect();
   });
-  await consumer.disconnect();
+  await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
   // One write, finished before the process exits (process.exit would cut a pipe's pending output).
   if (lines.length) await new Promise<void>((resolve) => process.stdout.write(lines.join("\n") + "\n", () => resolve()));
 }

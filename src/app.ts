@@ -37,6 +37,7 @@ export function createApp(deps: AppDeps) {
   const ctx = deps.ctx ?? defaultContext;
   const bodyLimitBytes = deps.bodyLimitBytes ?? 64 * 1024;
   const metrics = createApiMetrics({ pendingWriteThrough: () => deps.writer?.pendingCount() ?? 0 });
+  deps.cache.onEpochChange(() => metrics.fenceMoved());
   const queries = createQueries({ store: deps.store, cache: deps.cache, logger: deps.logger, observe: metrics.observer, lease: deps.lease });
   const app = new Elysia({ normalize: false }) // unknown fields are refused, not silently dropped
     .onError(mapError(deps.logger))

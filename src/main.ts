@@ -25,6 +25,11 @@ const redis = createRedisClient(config.redisUrl, config.cache.commandTimeoutMs);
 redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
 const cacheFor = (namespace: string) => createRedisCache(redis, { ...config.cache, namespace });
 const cache = cacheFor(config.cache.namespace);
+cache.onEpochChange((epoch, previous) =>
+  logger.warn({ namespace: config.cache.namespace, epoch, previous }, "the cache fence moved: Redis lost data; entries written before are no longer served"),
+);
+// Serve once the fence is verified (a few ms); without Redis the api starts anyway and reads PostgreSQL.
+if (!(await cache.whenReady(2000))) logger.warn("the cache is not usable yet (Redis unreachable or its fence not verified); reading PostgreSQL until it is");
 const store = createPrismaEventStore(prisma);
 const writer = config.cache.writeThrough ? createCacheWriter(cache, logger.child({ layer: "write-through" })) : null;
 const replay = createReplayRunner({

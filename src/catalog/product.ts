@@ -49,3 +49,7 @@ export function toView(state: ProductState): ProductView {
   if (state.category !== undefined) view.category = state.category;
   return view;
 }
+
+/** Equal as states: every field, whatever the key order. */
+export const sameState = (a: ProductState, b: ProductState): boolean =>
+  JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort());

@@ -15,7 +15,17 @@ export function createApiMetrics(options: { pendingWriteThrough?: () => number }
     buckets: [0.0001, 0.00025, 0.0005, ...LATENCY_BUCKETS],
     registers: [registry],
   });
-  const cache = new Counter({ name: "catalog_cache_events_total", help: "Cache reads (hit, miss) and fills (fill_applied, fill_refused)", labelNames: ["event"], registers: [registry] });
+  const cache = new Counter({
+    name: "catalog_cache_events_total",
+    help: "Cache reads (hit, miss) and fills: fill_applied, fill_refused (a newer version was cached), fill_fenced (Redis lost data since the read began)",
+    labelNames: ["event"],
+    registers: [registry],
+  });
+  const fenceMoves = new Counter({
+    name: "catalog_cache_fence_moves_total",
+    help: "Times this process found its namespace's fence moved: Redis lost data (flush, restart, failover), and entries written before are no longer served",
+    registers: [registry],
+  });
   const leaseWaits = new Counter({ name: "catalog_cache_lease_waits_total", help: "Misses that waited for another process's fill: filled or timeout", labelNames: ["outcome"], registers: [registry] });
   const dbReads = new Counter({ name: "catalog_db_reads_total", help: "Products read from PostgreSQL by the read path", registers: [registry] });
   const fallbacks = new Counter({ name: "catalog_redis_fallbacks_total", help: "Redis calls that failed; the request was served from PostgreSQL", labelNames: ["op"], registers: [registry] });
@@ -31,7 +41,7 @@ export function createApiMetrics(options: { pendingWriteThrough?: () => number }
   const observer: CacheObserver = {
     hit: () => cache.inc({ event: "hit" }),
     miss: () => cache.inc({ event: "miss" }),
-    fill: (applied) => cache.inc({ event: applied ? "fill_applied" : "fill_refused" }),
+    fill: (outcome) => cache.inc({ event: outcome === "stored" ? "fill_applied" : outcome === "fenced" ? "fill_fenced" : "fill_refused" }),
     leaseWait: (outcome) => leaseWaits.inc({ outcome }),
     dbRead: (rows) => dbReads.inc(rows),
     fallback: (op) => fallbacks.inc({ op }),
@@ -59,5 +69,5 @@ export function createApiMetrics(options: { pendingWriteThrough?: () => number }
       { detail: docs.metrics },
     );
 
-  return { registry, observer, plugin };
+  return { registry, observer, plugin, fenceMoved: () => fenceMoves.inc() };
 }

@@ -5,7 +5,8 @@ import type { Logger } from "pino";
 
 const { Kafka, logLevel } = kafkaJs.KafkaJS;
 type KafkaClient = InstanceType<typeof Kafka>;
-export type KafkaMessage = { key: string | null; value: string; headers?: Record<string, string> };
+import type { KafkaMessage, OutboxPublisher } from "../usecases/ports.ts";
+export type { KafkaMessage } from "../usecases/ports.ts";
 
 /**
  * The client's own log lines (librdkafka's included) go through pino, as JSON like ours. They are
@@ -58,6 +59,53 @@ export async function createProducer(kafka: KafkaClient) {
   };
 }
 export type Producer = Awaited<ReturnType<typeof createProducer>>;
+
+/**
+ * The relay's producer: transactional, so the broker fences older relays (see OutboxPublisher).
+ * Its settings are those of createProducer (idempotence comes with transactions); one transaction
+ * per batch. `connect()` runs initTransactions, which is what fences: it aborts the transaction an
+ * older producer of the same id left open, and that producer's next request fails as fenced.
+ */
+export function createOutboxPublisher(newKafka: () => KafkaClient, topic: string, transactionalId: string, logger: Logger): OutboxPublisher {
+  type TxProducer = ReturnType<KafkaClient["producer"]>;
+  let producer: TxProducer | null = null;
+  return {
+    async open() {
+      if (producer) return false;
+      const p = newKafka().producer({
+        kafkaJS: { idempotent: true, acks: -1, allowAutoTopicCreation: false, transactionalId },
+        "linger.ms": 1,
+        "message.timeout.ms": 30_000,
+        "retry.backoff.ms": 100,
+      });
+      try {
+        await p.connect();
+      } catch (err) {
+        await p.disconnect().catch(() => {});
+        throw err;
+      }
+      producer = p;
+      logger.info({ transactionalId }, "transactional producer opened (older relays fenced)");
+      return true;
+    },
+    async publish(messages: readonly KafkaMessage[]) {
+      if (!producer) throw new Error("the producer is not open");
+      const tx = await producer.transaction();
+      try {
+        await tx.send({ topic, messages: messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers })) });
+        await tx.commit();
+      } catch (err) {
+        await tx.abort().catch(() => {});
+        throw err;
+      }
+    },
+    async close() {
+      const p = producer;
+      producer = null;
+      if (p) await Promise.race([p.disconnect().catch(() => {}), new Promise((r) => setTimeout(r, 5000))]);
+    },
+  };
+}
 
 export type ConsumedMessage = {
   topic: string;

@@ -6,51 +6,38 @@
 // with sent_at IS NULL, so a row whose transaction commits late is picked up on the next pass.
 //
 // One active relay: a session-level advisory lock elects the leader; a second relay waits as a hot
-// standby and takes over when the leader's session ends (process killed, connection lost).
+// standby and takes over when the leader's session ends (process killed, connection lost, session
+// terminated). Leadership belongs to the session that took the lock: the unsent rows are read on
+// that session only, in a statement that checks that it still holds the lock, and a lost session
+// is never silently replaced by a new one (which would not hold the lock) in the middle of a pass.
 import pg from "pg";
+import { NotLeaderError, type OutboxStore } from "../usecases/ports.ts";
 
 export const OUTBOX_CHANNEL = "catalog_outbox";
 const LEADER_LOCK_KEY = 0x6361_7461; // arbitrary, fixed: "cata"
-
-export type OutboxRow = { id: string; productId: string; version: number; payload: string; createdAt: Date };
-
-export type OutboxStore = {
-  /** True while this process holds the relay lock; tries to take it when it does not. */
-  tryLead(): Promise<boolean>;
-  fetchUnsent(limit: number): Promise<OutboxRow[]>;
-  markSent(ids: readonly string[]): Promise<void>;
-  /** Unsent rows and the age of the oldest, for the backlog metrics. */
-  backlog(): Promise<{ rows: number; oldestAgeSeconds: number }>;
-  /** Deletes rows sent more than `olderThanSeconds` ago, at most `limit` per call. */
-  purgeSent(olderThanSeconds: number, limit: number): Promise<number>;
-  /**
-   * Resolves on the next NOTIFY on the outbox channel, or after `timeoutMs`; at once when one
-   * arrived since the last fetchUnsent began (so a commit between the fetch and the wait is not
-   * left waiting for the poll).
-   */
-  waitForNotify(timeoutMs: number): Promise<"notified" | "timeout">;
-  /** Ends a waitForNotify early (shutdown). */
-  wakeUp(): void;
-  close(): Promise<void>;
-};
+// How pg_locks shows pg_try_advisory_lock(bigint) of this key: classid = high 32 bits, objid = low 32 bits, objsubid = 1.
+const HOLDS_LOCK = `EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = 0 AND objid = ${LEADER_LOCK_KEY} AND objsubid = 1 AND pid = pg_backend_pid() AND granted)`;
 
 export function createOutboxStore(databaseUrl: string, onError: (err: Error) => void): OutboxStore {
-  // The session holding the lock and the LISTEN; re-created (and the lock given up) on failure.
+  // The session holding the LISTEN (and, while leading, the lock); re-created on failure.
   let session: pg.Client | null = null;
-  let leading = false;
+  // The session that took the lock; leadership ends with it.
+  let leaderSession: pg.Client | null = null;
   let wake: (() => void) | null = null;
   let notified = false;
+
+  const drop = (client: pg.Client) => {
+    if (session === client) session = null;
+    if (leaderSession === client) leaderSession = null;
+    client.end().catch(() => {});
+  };
 
   async function connect(): Promise<pg.Client> {
     if (session) return session;
     const client = new pg.Client({ connectionString: databaseUrl, application_name: "catalog-relay" });
     client.on("error", (err) => {
       onError(err);
-      if (session === client) {
-        session = null;
-        leading = false;
-      }
-      client.end().catch(() => {});
+      drop(client);
     });
     client.on("notification", () => {
       notified = true;
@@ -62,40 +49,63 @@ export function createOutboxStore(databaseUrl: string, onError: (err: Error) => 
     return client;
   }
 
-  async function query<T extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<pg.QueryResult<T>> {
-    const client = await connect();
+  async function run<T extends pg.QueryResultRow>(client: pg.Client, text: string, values: unknown[] = []): Promise<pg.QueryResult<T>> {
     try {
       return await client.query<T>(text, values);
     } catch (err) {
-      // A broken session may have lost the lock: drop it, so the next call reconnects and re-elects.
-      if (!(err instanceof pg.DatabaseError)) {
-        session = null;
-        leading = false;
-        client.end().catch(() => {});
-      }
+      // A broken session may have lost the lock: drop it, so the next tryLead reconnects and re-elects.
+      if (!(err instanceof pg.DatabaseError)) drop(client);
       throw err;
     }
   }
+  const query = async <T extends pg.QueryResultRow>(text: string, values: unknown[] = []) => run<T>(await connect(), text, values);
+  /** The session that took the lock, or NotLeaderError: never a fresh session, which would not hold it. */
+  const leader = () => {
+    if (!leaderSession || leaderSession !== session) throw new NotLeaderError();
+    return leaderSession;
+  };
 
   return {
     async tryLead() {
-      if (leading && session) return true;
-      const { rows } = await query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1) AS locked", [LEADER_LOCK_KEY]);
-      leading = rows[0]!.locked;
-      return leading;
+      if (leaderSession && leaderSession === session) return true;
+      const client = await connect();
+      const { rows } = await run<{ locked: boolean }>(client, "SELECT pg_try_advisory_lock($1) AS locked", [LEADER_LOCK_KEY]);
+      if (rows[0]!.locked && session === client) leaderSession = client;
+      return leaderSession === client;
+    },
+    async assertLeading() {
+      const client = leader();
+      const { rows } = await run<{ held: boolean }>(client, `SELECT ${HOLDS_LOCK} AS held`);
+      if (!rows[0]!.held) {
+        if (leaderSession === client) leaderSession = null;
+        throw new NotLeaderError("this relay's session no longer holds the outbox lock");
+      }
     },
     async fetchUnsent(limit) {
+      const client = leader();
       notified = false;
-      const { rows } = await query<{ id: string; product_id: string; version: number; payload: string; created_at: Date }>(
-        // ORDER BY outbox.id, the bigint: a bare "id" would name an output column, and a text one
-        // sorts "10" before "9". (pg returns bigint as a string, without a cast.)
-        "SELECT id, product_id, version, payload::text AS payload, created_at FROM outbox WHERE sent_at IS NULL ORDER BY outbox.id LIMIT $1",
+      // One statement: the lock check and the rows. ORDER BY outbox.id, the bigint: a bare "id"
+      // would name an output column, and a text one sorts "10" before "9". (pg returns bigint as
+      // a string, without a cast.)
+      const { rows } = await run<{ held: boolean; id: string | null; product_id: string; version: number; payload: string; created_at: Date }>(
+        client,
+        `SELECT held.v AS held, o.id, o.product_id, o.version, o.payload, o.created_at
+           FROM (SELECT ${HOLDS_LOCK} AS v) held
+           LEFT JOIN LATERAL (
+             SELECT id, product_id, version, payload::text AS payload, created_at FROM outbox
+              WHERE sent_at IS NULL ORDER BY outbox.id LIMIT $1
+           ) o ON held.v
+          ORDER BY o.id`,
         [limit],
       );
-      return rows.map((r) => ({ id: r.id, productId: r.product_id, version: r.version, payload: r.payload, createdAt: r.created_at }));
+      if (!rows[0]?.held) {
+        if (leaderSession === client) leaderSession = null;
+        throw new NotLeaderError("this relay's session no longer holds the outbox lock");
+      }
+      return rows.filter((r) => r.id !== null).map((r) => ({ id: r.id!, productId: r.product_id, version: r.version, payload: r.payload, createdAt: r.created_at }));
     },
     async markSent(ids) {
-      await query("UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", [ids]);
+      await run(leader(), "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", [ids]);
     },
     async backlog() {
       const { rows } = await query<{ n: string; age: number | null }>(
@@ -134,7 +144,7 @@ export function createOutboxStore(databaseUrl: string, onError: (err: Error) => 
       wake?.();
       const s = session;
       session = null;
-      leading = false;
+      leaderSession = null;
       if (s) await s.end().catch(() => {}); // ends the session: the lock goes with it
     },
   };

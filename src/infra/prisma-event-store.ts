@@ -2,7 +2,8 @@
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient, Prisma } from "../generated/prisma/client.ts";
 import type { EventEnvelope, ProductEvent } from "../catalog/events.ts";
-import type { ProductState } from "../catalog/product.ts";
+import { fold } from "../catalog/evolve.ts";
+import { sameState, type ProductState } from "../catalog/product.ts";
 import { ConcurrentAppendError, ServiceUnavailableError, type EventStore, type ReplaySource } from "../usecases/ports.ts";
 import { OUTBOX_CHANNEL } from "./outbox-store.ts";
 
@@ -162,21 +163,52 @@ export function createPrismaEventStore(prisma: PrismaClient): EventStore & Repla
       return rows.map(eventFromRow);
     },
     async repairSnapshots(states) {
-      let written = 0;
-      for (const s of states) {
-        const r = rowFromState(s);
-        // Fenced: a snapshot newer than the replayed state stays, unless no event backs its version.
-        written += await prisma.$executeRaw`
-          INSERT INTO product_snapshots AS p (id, version, deleted, name, description, price_cents, currency, category, created_at, updated_at)
-          VALUES (${s.id}, ${r.version}, ${r.deleted}, ${r.name}, ${r.description}, ${r.priceCents}, ${r.currency}, ${r.category}, ${r.createdAt}, ${r.updatedAt})
-          ON CONFLICT (id) DO UPDATE SET
-            version = EXCLUDED.version, deleted = EXCLUDED.deleted, name = EXCLUDED.name, description = EXCLUDED.description,
-            price_cents = EXCLUDED.price_cents, currency = EXCLUDED.currency, category = EXCLUDED.category,
-            created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at
-          WHERE p.version <= EXCLUDED.version
-             OR p.version > (SELECT coalesce(max(version), 0) FROM events WHERE product_id = EXCLUDED.id)`;
-      }
-      return written;
+      if (states.length === 0) return 0;
+      const ids = [...new Set(states.map((s) => s.id))].sort();
+      return prisma.$transaction(
+        async (tx) => {
+          // 1. Lock the rows, in id order (two replays never deadlock; a writer locks one row). A
+          //    write holding one of them commits first; every statement after this one sees it.
+          await tx.$queryRaw`SELECT id FROM product_snapshots WHERE id = ANY(${ids}) ORDER BY id FOR UPDATE`;
+          const rows = new Map((await tx.productSnapshot.findMany({ where: { id: { in: ids } } })).map((r) => [r.id, stateFromRow(r)]));
+          // 2. The truth now: a state the replay folded before a write committed is folded again.
+          const maxRows = await tx.$queryRaw<{ product_id: string; v: number }[]>`
+            SELECT product_id, max(version) AS v FROM events WHERE product_id = ANY(${ids}) GROUP BY product_id`;
+          const max = new Map(maxRows.map((r) => [r.product_id, Number(r.v)]));
+          const truth = new Map(states.map((s) => [s.id, s]));
+          const behind = ids.filter((id) => (max.get(id) ?? 0) > truth.get(id)!.version);
+          if (behind.length) {
+            const events = await tx.event.findMany({ where: { productId: { in: behind } }, orderBy: [{ productId: "asc" }, { version: "asc" }] });
+            for (const id of behind) {
+              const own = events.filter((e) => e.productId === id).map(eventFromRow);
+              try {
+                const state = fold(own);
+                if (state && state.version === own.length) truth.set(id, state);
+                else truth.delete(id);
+              } catch {
+                truth.delete(id); // does not fold: the replay reports it; the row is left alone
+              }
+            }
+          }
+          // 3. Write what differs. A locked row is ours until the commit; a missing one may have been
+          //    created meanwhile by a writer, whose row then stays.
+          let written = 0;
+          const missing: (ReturnType<typeof rowFromState> & { id: string })[] = [];
+          for (const id of ids) {
+            const s = truth.get(id);
+            if (!s) continue;
+            const row = rows.get(id);
+            if (row && sameState(row, s)) continue;
+            if (row) {
+              await tx.productSnapshot.update({ where: { id }, data: rowFromState(s) });
+              written++;
+            } else missing.push({ id, ...rowFromState(s) });
+          }
+          if (missing.length) written += (await tx.productSnapshot.createMany({ data: missing, skipDuplicates: true })).count;
+          return written;
+        },
+        { timeout: 30_000, maxWait: 10_000 },
+      );
     },
     async maxVersions(ids) {
       const rows = await prisma.$queryRaw<{ product_id: string; v: number }[]>`

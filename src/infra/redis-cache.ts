@@ -1,20 +1,32 @@
 // The Redis adapter of ProductCache: one string key per product and namespace, written only through
-// the compare-and-set script in lua/cas-set-1.lua.
+// lua/cas-set-2.lua, and one fence key per namespace (lua/fence-1.lua). The formats are in
+// cache-format.ts.
+//
+// The fence: this process serves and "set"s only under the epoch it verified last. It verifies at
+// start, after every reconnect (before the connection is used for anything else: a reconnect may
+// reach a restarted server or a promoted replica), and every `fenceCheckMs`; a script reply that
+// says "fenced" or finds no fence verifies at once.
 import { readFileSync } from "node:fs";
 import Redis, { type RedisOptions } from "ioredis";
-import type { CacheEntry, CasResult, ProductCache } from "../usecases/ports.ts";
+import { CacheUnavailableError, type CacheEntry, type CasResult, type ProductCache, type StoredEntry, type WriteOutcome } from "../usecases/ports.ts";
+import { cacheKey, decodeEntry, encodeEntry, fenceKey, leaseKey } from "./cache-format.ts";
+
+export { cacheKey, leaseKey } from "./cache-format.ts";
 
 // node:fs rather than Bun.file: the consumers load this module on Node.
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}`, import.meta.url), "utf8");
 const SCRIPTS = {
-  casSet: lua("cas-set-1.lua"),
-  replaceIfEqual: lua("replace-if-equal-1.lua"),
-  releaseLease: lua("release-lease-1.lua"),
+  casSet: { keys: 2, source: lua("cas-set-2.lua") },
+  replaceIfEqual: { keys: 2, source: lua("replace-if-equal-2.lua") },
+  fenceVerify: { keys: 1, source: lua("fence-1.lua") },
+  releaseLease: { keys: 1, source: lua("release-lease-1.lua") },
 };
 
+type CasReply = [number, number, string];
 type CasRedis = Redis & {
-  casSet(key: string, version: number, kind: string, payload: string, ttlMs: number): Promise<[number, number]>;
-  replaceIfEqual(key: string, expected: string, version: number, kind: string, payload: string, ttlMs: number): Promise<number>;
+  casSet(key: string, fence: string, version: number, kind: string, payload: string, ttlMs: number, mode: string, epoch: string): Promise<CasReply>;
+  replaceIfEqual(key: string, fence: string, expected: string, version: number, kind: string, payload: string, ttlMs: number, epoch: string): Promise<number>;
+  fenceVerify(fence: string): Promise<[string, number, string]>;
   releaseLease(key: string, token: string): Promise<number>;
 };
 
@@ -22,6 +34,8 @@ export type RedisCacheOptions = {
   keyPrefix: string;
   namespace: string;
   ttlSeconds: number;
+  /** How often the fence is verified while connected (it also is after every reconnect). */
+  fenceCheckMs?: number;
 };
 
 /**
@@ -42,60 +56,142 @@ export function createRedisClient(url: string, commandTimeoutMs: number, extra: 
   });
 }
 
-/** Key of a product's entry. The hash tag keeps it addressable on a Redis Cluster. */
-export const cacheKey = (prefix: string, namespace: string, id: string) => `${prefix}:${namespace}:product:{${id}}`;
-/** Key of the fill lease of a product (same hash tag, so same slot as the entry). */
-export const leaseKey = (prefix: string, namespace: string, id: string) => `${prefix}:${namespace}:lease:{${id}}`;
+const OUTCOMES: Record<number, WriteOutcome> = { 0: "older", 1: "stored", 2: "fenced", 3: "marked" };
+const toResult = ([code, version]: CasReply): CasResult => ({ applied: code === 1 || code === 3, version, outcome: OUTCOMES[code] ?? "older" });
 
-export function parseEntry(raw: string | null): CacheEntry | null {
-  if (raw === null) return null;
-  const bar = raw.indexOf("|");
-  const version = Number(raw.slice(0, bar));
-  const kind = raw[bar + 1];
-  if (bar < 1 || !Number.isInteger(version) || (kind !== "p" && kind !== "t" && kind !== "m") || raw[bar + 2] !== "|") {
-    return null; // unreadable: treated as a miss, and the fill overwrites it
-  }
-  return { version, kind, payload: raw.slice(bar + 3) };
-}
+// One adapter per client and namespace: the fence state lives here, and a second adapter of the
+// same namespace would only verify twice.
+const adapters = new WeakMap<Redis, Map<string, ProductCache>>();
 
 export function createRedisCache(client: Redis, options: RedisCacheOptions): ProductCache {
+  const id = `${options.keyPrefix}:${options.namespace}:${options.ttlSeconds}`;
+  let perClient = adapters.get(client);
+  if (!perClient) adapters.set(client, (perClient = new Map()));
+  const existing = perClient.get(id);
+  if (existing) return existing;
+  const created = build(client, options);
+  perClient.set(id, created);
+  return created;
+}
+
+function build(client: Redis, options: RedisCacheOptions): ProductCache {
   // defineCommand registers a script once and sends it by SHA (EVALSHA, reloaded on NOSCRIPT).
-  for (const [name, source] of Object.entries(SCRIPTS)) {
+  for (const [name, { keys, source }] of Object.entries(SCRIPTS)) {
     if (typeof (client as unknown as Record<string, unknown>)[name] !== "function") {
-      client.defineCommand(name, { numberOfKeys: 1, lua: source });
+      client.defineCommand(name, { numberOfKeys: keys, lua: source });
     }
   }
   const redis = client as unknown as CasRedis;
   const ttlMs = options.ttlSeconds * 1000;
   const key = (id: string) => cacheKey(options.keyPrefix, options.namespace, id);
-  const toResult = ([applied, version]: [number, number]): CasResult => ({ applied: applied === 1, version });
+  const fence = fenceKey(options.keyPrefix, options.namespace);
+
+  // The fence state of this process: null until verified, and again from a disconnect until the
+  // reconnected server has been verified.
+  let epoch: string | null = null;
+  let generation = 0; // bumped on every disconnect, so a verification that began before it is discarded
+  let verifying: Promise<void> | null = null;
+  const readyListeners: (() => void)[] = [];
+  const epochListeners: ((epoch: string, previous: string | null) => void)[] = [];
+  let waiters: (() => void)[] = [];
+
+  function verify(): Promise<void> {
+    verifying ??= (async () => {
+      const started = generation;
+      try {
+        const [verified, armed, previous] = await redis.fenceVerify(fence);
+        if (started !== generation) return; // disconnected meanwhile: the next ready verifies again
+        const before = epoch;
+        epoch = verified;
+        const moved = armed === 1 || (before !== null && before !== verified);
+        if (moved) for (const l of epochListeners) l(verified, armed === 1 ? previous || null : before);
+        if (before === null) {
+          for (const l of readyListeners) l();
+          const w = waiters;
+          waiters = [];
+          for (const resolve of w) resolve();
+        }
+      } catch {
+        // unreachable or timed out: stays as it was; the next check or reconnect tries again
+      } finally {
+        verifying = null;
+        // A reconnect while this ran: verify the new connection now (its "ready" found us busy).
+        if (started !== generation && client.status === "ready") void verify();
+      }
+    })();
+    return verifying;
+  }
+
+  const lose = () => {
+    generation++;
+    epoch = null;
+  };
+  client.on("close", lose);
+  client.on("ready", () => void verify());
+  const timer = setInterval(() => {
+    if (client.status === "ready") void verify();
+  }, options.fenceCheckMs ?? 1000);
+  timer.unref?.();
+  client.on("end", () => clearInterval(timer));
+  if (client.status === "ready") void verify();
+
+  const usable = () => {
+    if (epoch === null) throw new CacheUnavailableError(`the cache fence of ${options.namespace} is not verified`);
+  };
+  const afterWrite = (replies: CasReply[]) => {
+    // Fenced, or no fence at all: learn the new epoch now rather than at the next periodic check.
+    if (replies.some(([code, , e]) => code === 2 || e === "" || e !== epoch)) void verify();
+    return replies.map(toResult);
+  };
+  const cas = (id: string, e: CacheEntry, mode: "set" | "advance" | "mark", writerEpoch = "") =>
+    redis.casSet(key(id), fence, e.version, e.kind, e.payload, ttlMs, mode, writerEpoch);
 
   return {
+    epoch: () => epoch,
+    whenReady(timeoutMs) {
+      if (epoch !== null) return Promise.resolve(true);
+      return new Promise((resolve) => {
+        const timeout = setTimeout(() => resolve(false), timeoutMs);
+        waiters.push(() => {
+          clearTimeout(timeout);
+          resolve(true);
+        });
+      });
+    },
     async get(id) {
-      return parseEntry(await redis.get(key(id)));
+      usable();
+      return decodeEntry(await redis.get(key(id)));
     },
     async getMany(ids) {
+      usable();
       if (ids.length === 0) return [];
-      return (await redis.mget(ids.map(key))).map(parseEntry);
+      return (await redis.mget(ids.map(key))).map(decodeEntry);
     },
-    async put(id, entry: CacheEntry) {
-      return toResult(await redis.casSet(key(id), entry.version, entry.kind, entry.payload, ttlMs));
+    async put(id, entry, writerEpoch) {
+      usable();
+      return afterWrite([await cas(id, entry, "set", writerEpoch)])[0]!;
     },
-    async putMany(items) {
+    async putMany(items, writerEpoch) {
+      usable();
       // Auto-pipelining sends these in one round trip.
-      const replies = await Promise.all(
-        items.map(({ id, entry }) => redis.casSet(key(id), entry.version, entry.kind, entry.payload, ttlMs)),
-      );
-      return replies.map(toResult);
+      return afterWrite(await Promise.all(items.map(({ id, entry }) => cas(id, entry, "set", writerEpoch))));
     },
-    async getRaw(ids) {
-      if (ids.length === 0) return [];
-      return redis.mget(ids.map(key));
+    async advance(items) {
+      usable();
+      return afterWrite(await Promise.all(items.map(({ id, entry }) => cas(id, entry, "advance"))));
     },
-    async replaceIfEqual(id, expected, entry) {
-      return (await redis.replaceIfEqual(key(id), expected, entry.version, entry.kind, entry.payload, ttlMs)) === 1;
+    async mark(items) {
+      usable();
+      return afterWrite(await Promise.all(items.map(({ id, version }) => cas(id, { version, kind: "m", payload: "" }, "mark"))));
+    },
+    async replaceIfEqual(id, expected: StoredEntry, entry, writerEpoch) {
+      usable();
+      const code = await redis.replaceIfEqual(key(id), fence, encodeEntry(expected), entry.version, entry.kind, entry.payload, ttlMs, writerEpoch);
+      if (code === 2) void verify();
+      return code === 1 ? "replaced" : code === 2 ? "fenced" : "changed";
     },
     async acquireLease(id, token, ttl) {
+      usable();
       return (await redis.set(leaseKey(options.keyPrefix, options.namespace, id), token, "PX", ttl, "NX")) === "OK";
     },
     async releaseLease(id, token) {
@@ -105,7 +201,10 @@ export function createRedisCache(client: Redis, options: RedisCacheOptions): Pro
       await redis.ping();
     },
     onReady(listener) {
-      redis.on("ready", listener);
+      readyListeners.push(listener);
+    },
+    onEpochChange(listener) {
+      epochListeners.push(listener);
     },
   };
 }

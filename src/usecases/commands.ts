@@ -51,6 +51,9 @@ export function createCommandExecutor(deps: CommandDeps): (command: Command) => 
 async function attempt(deps: CommandDeps, command: Command): Promise<CommandResult> {
   const attempts = deps.maxAttempts ?? 8;
   for (let attempt = 1; ; attempt++) {
+    // The fence epoch, learnt before the state is read and committed: a write-through under it is
+    // refused if Redis lost data meanwhile (then only a marker goes in; see CacheWriter).
+    const epoch = deps.writer?.epoch() ?? null;
     const state = await deps.store.loadState(command.id);
     const events = decide(command, state, deps.ctx);
     if (events.length === 0) return { state: state as ProductState, changed: false };
@@ -67,7 +70,7 @@ async function attempt(deps: CommandDeps, command: Command): Promise<CommandResu
       }
       throw err;
     }
-    if (deps.writer) await deps.writer.write(next);
+    if (deps.writer) await deps.writer.write(next, epoch);
     return { state: next, changed: true };
   }
 }

@@ -15,7 +15,8 @@ export type ConsumeDeps = {
   deadLetter: (message: RawMessage, reason: PoisonReason, detail: string) => Promise<void>;
   logger: Logger;
   observe: {
-    applied(latencySeconds: number): void;
+    /** Redis took the event: as the state ("stored"), or as a marker of its version ("marked"). */
+    applied(latencySeconds: number, outcome: "stored" | "marked"): void;
     skippedOlder(): void;
     deadLettered(reason: PoisonReason): void;
     cacheError(): void;
@@ -31,6 +32,11 @@ export class ShuttingDown extends Error {}
  * Returns the handler of a batch of one partition's messages. Good events are written in one
  * pipelined round of compare-and-set calls, sent in offset order on one connection, so Redis
  * applies them in order; a failure retries the whole round (repeats are no-ops by version).
+ *
+ * rebuild mode advances real entries of the current fence epoch with the event's state; where the
+ * key is empty, holds a marker or an entry from before a loss of Redis data, the event may be older
+ * than the truth (a backlog, a redelivery, a new group reading from the start), so its version goes
+ * in as a marker and the next read fills from PostgreSQL. evict mode writes markers only.
  */
 export function createEventConsumer(deps: ConsumeDeps) {
   const now = deps.now ?? Date.now;
@@ -58,10 +64,13 @@ export function createEventConsumer(deps: ConsumeDeps) {
     if (good.length === 0) return;
     for (let attempt = 1; ; attempt++) {
       try {
-        const results = await deps.cache.putMany(good.map((g) => ({ id: g.envelope.productId, entry: g.entry })));
+        const results =
+          deps.mode === "evict"
+            ? await deps.cache.mark(good.map((g) => ({ id: g.envelope.productId, version: g.envelope.version })))
+            : await deps.cache.advance(good.map((g) => ({ id: g.envelope.productId, entry: g.entry })));
         const at = now();
         results.forEach((r, i) => {
-          if (r.applied) deps.observe.applied((at - Date.parse(good[i]!.envelope.occurredAt)) / 1000);
+          if (r.applied) deps.observe.applied((at - Date.parse(good[i]!.envelope.occurredAt)) / 1000, r.outcome === "marked" ? "marked" : "stored");
           else deps.observe.skippedOlder();
         });
         return;

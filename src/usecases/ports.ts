@@ -44,8 +44,10 @@ export interface ReplaySource {
   eventsOf(ids: readonly string[]): Promise<ProductEvent[]>;
   loadStates(ids: readonly string[]): Promise<ProductState[]>;
   /**
-   * Writes these states into the snapshot table unless a newer event committed meanwhile (the
-   * snapshot's version is above the state's and backed by an event). Returns the rows written.
+   * Makes the snapshot rows of these products equal to their events, in one transaction that locks
+   * the rows first (a live write holding one commits before) and then reads the newest versions:
+   * a state folded before a write committed is folded again from the events, never written back.
+   * Returns the rows written.
    */
   repairSnapshots(states: readonly ProductState[]): Promise<number>;
   /** The highest event version of each product, read now. */
@@ -55,32 +57,69 @@ export interface ReplaySource {
 export type CacheKind = "p" | "t" | "m";
 /** One cache entry: a product ("p", payload = its JSON), a tombstone ("t") or a marker ("m"). */
 export type CacheEntry = { version: number; kind: CacheKind; payload: string };
-export type CasResult = { applied: boolean; version: number };
+/** An entry as stored: with the fence epoch of its namespace when it was written. */
+export type StoredEntry = CacheEntry & { epoch: string };
+/**
+ * What a write did: `stored`; `older` (refused: the key holds that version or a newer one);
+ * `fenced` (refused: the namespace's fence moved since the writer learnt its epoch, so its data may
+ * predate a loss of Redis data); `marked` (a consumer's state stored as a marker, see advance).
+ */
+export type WriteOutcome = "stored" | "older" | "fenced" | "marked";
+export type CasResult = { applied: boolean; version: number; outcome: WriteOutcome };
 
+/** The cache cannot be used now: unreachable, or its fence not verified since a reconnect. */
+export class CacheUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CacheUnavailableError";
+  }
+}
+
+/**
+ * One namespace of the shared cache. Every write goes through one compare-and-set, so a key's
+ * version never goes down; the namespace's fence makes a loss of Redis data (flush, restart,
+ * failover to a replica that is behind) visible, after which nothing read before the loss is put
+ * back and entries written before it are no longer served (see isServable).
+ */
 export interface ProductCache {
-  /** null: no entry. Throws when the cache cannot be reached. */
-  get(id: string): Promise<CacheEntry | null>;
-  getMany(ids: readonly string[]): Promise<(CacheEntry | null)[]>;
-  /** Compare-and-set: stores the entry only if it is newer than what the key holds. */
-  put(id: string, entry: CacheEntry): Promise<CasResult>;
-  putMany(items: readonly { id: string; entry: CacheEntry }[]): Promise<CasResult[]>;
-  /** Raw stored values (replay compares them byte for byte). */
-  getRaw(ids: readonly string[]): Promise<(string | null)[]>;
-  /** Replaces a value only if it is still exactly `expected` (replay repairs; see the Lua file). */
-  replaceIfEqual(id: string, expected: string, entry: CacheEntry): Promise<boolean>;
+  /**
+   * The fence epoch of the namespace as last verified by this process; null while not verified
+   * (at start, after a reconnect): then every other method throws CacheUnavailableError.
+   * Writers that put state they read or committed ("set") learn it BEFORE reading or committing.
+   */
+  epoch(): string | null;
+  /** Resolves true once the fence is verified, false after `timeoutMs`. */
+  whenReady(timeoutMs: number): Promise<boolean>;
+  /** null: no entry (or one that does not parse). Throws when the cache cannot be used. */
+  get(id: string): Promise<StoredEntry | null>;
+  getMany(ids: readonly string[]): Promise<(StoredEntry | null)[]>;
+  /** Stores state read or committed after learning `epoch`: refused when older, or when the fence moved. */
+  put(id: string, entry: CacheEntry, epoch: string): Promise<CasResult>;
+  putMany(items: readonly { id: string; entry: CacheEntry }[], epoch: string): Promise<CasResult[]>;
+  /**
+   * A consumer's states: applied over real data of the current epoch that is older; over anything
+   * else (no entry, a marker, another epoch) stored as a marker of its version (outcome "marked").
+   */
+  advance(items: readonly { id: string; entry: CacheEntry }[]): Promise<CasResult[]>;
+  /** Invalidation markers: "version N exists; nothing older may be filled". Always safe. */
+  mark(items: readonly { id: string; version: number }[]): Promise<CasResult[]>;
+  /** Replaces an entry only if it is still exactly `expected` and the fence still holds `epoch` (replay repairs). */
+  replaceIfEqual(id: string, expected: StoredEntry, entry: CacheEntry, epoch: string): Promise<"replaced" | "changed" | "fenced">;
   /** A short lease that lets one process fill a missing key while the others wait. */
   acquireLease(id: string, token: string, ttlMs: number): Promise<boolean>;
   releaseLease(id: string, token: string): Promise<void>;
   ping(): Promise<void>;
-  /** Called whenever the connection to the cache is (re)established. */
+  /** Called whenever the fence was verified after the connection was (re)established. */
   onReady(listener: () => void): void;
+  /** Called when this process finds that the fence moved: Redis may have lost data. */
+  onEpochChange(listener: (epoch: string, previous: string | null) => void): void;
 }
 
 /** What the read path reports (metrics). Every method is optional to implement; see noopObserver. */
 export type CacheObserver = {
   hit(): void;
   miss(): void;
-  fill(applied: boolean): void;
+  fill(outcome: WriteOutcome): void;
   /** A miss that found another process filling the key: waited for it ("filled") or gave up ("timeout"). */
   leaseWait(outcome: "filled" | "timeout"): void;
   dbRead(rows: number): void;
@@ -95,4 +134,56 @@ export const noopObserver: CacheObserver = {
   leaseWait() {},
   dbRead() {},
   fallback() {},
+};
+
+/** A message for the event topic. */
+export type KafkaMessage = { key: string | null; value: string; headers?: Record<string, string> };
+
+/** One outbox row: an event on its way to Kafka. */
+export type OutboxRow = { id: string; productId: string; version: number; payload: string; createdAt: Date };
+
+/** Raised when the relay's session does not hold the leader lock (never had it, or lost it with the session). */
+export class NotLeaderError extends Error {
+  constructor(message = "this relay does not hold the outbox lock") {
+    super(message);
+    this.name = "NotLeaderError";
+  }
+}
+
+/** The relay's view of the outbox (src/infra/outbox-store.ts). */
+export type OutboxStore = {
+  /** True while this process's session holds the relay lock; tries to take it when it does not. */
+  tryLead(): Promise<boolean>;
+  /** Throws NotLeaderError unless the session that took the lock still holds it. */
+  assertLeading(): Promise<void>;
+  /** Unsent rows in id order, read on the session that holds the lock (else NotLeaderError). */
+  fetchUnsent(limit: number): Promise<OutboxRow[]>;
+  markSent(ids: readonly string[]): Promise<void>;
+  /** Unsent rows and the age of the oldest, for the backlog metrics. */
+  backlog(): Promise<{ rows: number; oldestAgeSeconds: number }>;
+  /** Deletes rows sent more than `olderThanSeconds` ago, at most `limit` per call. */
+  purgeSent(olderThanSeconds: number, limit: number): Promise<number>;
+  /**
+   * Resolves on the next NOTIFY on the outbox channel, or after `timeoutMs`; at once when one
+   * arrived since the last fetchUnsent began (so a commit between the fetch and the wait is not
+   * left waiting for the poll).
+   */
+  waitForNotify(timeoutMs: number): Promise<"notified" | "timeout">;
+  /** Ends a waitForNotify early (shutdown). */
+  wakeUp(): void;
+  close(): Promise<void>;
+};
+
+/**
+ * The relay's producer: transactional, with one transactional id shared by every relay of the
+ * outbox, so that opening it fences every producer opened before (the broker aborts their open
+ * transaction and refuses their later ones). The fencing token of the relay's publishes.
+ */
+export type OutboxPublisher = {
+  /** Opens the producer when none is open; true when it opened one (and so fenced the older ones). */
+  open(): Promise<boolean>;
+  /** Publishes the messages in one transaction: consumers see all of them or none. */
+  publish(messages: readonly KafkaMessage[]): Promise<void>;
+  /** Closes the producer (after a failed publish, or when the lock is lost). */
+  close(): Promise<void>;
 };

@@ -4,7 +4,7 @@
 import type { Logger } from "pino";
 import type { ProductEvent } from "../catalog/events.ts";
 import type { ProductState } from "../catalog/product.ts";
-import { entryFor } from "./cache-entry.ts";
+import { entryFor, isServable } from "./cache-entry.ts";
 import { setTimeout as sleep } from "node:timers/promises";
 import { noopObserver, type CacheEntry, type CacheObserver, type EventStore, type ProductCache } from "./ports.ts";
 
@@ -54,19 +54,25 @@ export function createQueries(deps: QueryDeps) {
     }
   }
 
-  async function fill(states: readonly ProductState[]): Promise<void> {
-    if (states.length === 0) return;
+  /**
+   * Fills what was read from PostgreSQL after the fence epoch `epoch` was learnt (null: the cache
+   * was not usable then, so nothing is filled). Refused when a newer version is cached, or when
+   * the fence moved since: then the read may predate a loss of Redis data.
+   */
+  async function fill(states: readonly ProductState[], epoch: string | null): Promise<void> {
+    if (states.length === 0 || epoch === null) return;
     await cached("fill", undefined, async () => {
-      const results = await cache.putMany(states.map((s) => ({ id: s.id, entry: entryFor(s) })));
-      for (const r of results) observe.fill(r.applied);
+      const results = await cache.putMany(states.map((s) => ({ id: s.id, entry: entryFor(s) })), epoch);
+      for (const r of results) observe.fill(r.outcome);
     });
   }
 
   async function readDatabase(id: string): Promise<ProductRead> {
+    const epoch = cache.epoch(); // before the read: see fill
     const state = await store.loadState(id);
     observe.dbRead(1);
     if (!state) return { found: false, cache: "miss" };
-    await fill([state]);
+    await fill([state], epoch);
     // Serve what PostgreSQL said even when the fill was refused: it was current when read.
     return fromEntry(entryFor(state), "miss");
   }
@@ -77,7 +83,7 @@ export function createQueries(deps: QueryDeps) {
     while (performance.now() < deadline) {
       await sleep(lease.pollMs ?? 5);
       const entry = await cached("get", null, () => cache.get(id));
-      if (entry && entry.kind !== "m" && (minVersion === undefined || entry.version >= minVersion)) return fromEntry(entry, "hit");
+      if (isServable(entry, cache.epoch(), minVersion)) return fromEntry(entry, "hit");
     }
     return null;
   }
@@ -102,7 +108,7 @@ export function createQueries(deps: QueryDeps) {
   return {
     async getProduct(id: string, minVersion?: number): Promise<ProductRead> {
       const entry = await cached("get", null, () => cache.get(id));
-      if (entry && entry.kind !== "m" && (minVersion === undefined || entry.version >= minVersion)) {
+      if (isServable(entry, cache.epoch(), minVersion)) {
         observe.hit();
         return fromEntry(entry, "hit");
       }
@@ -121,11 +127,12 @@ export function createQueries(deps: QueryDeps) {
     async getProducts(ids: readonly string[]): Promise<{ items: string[]; missing: string[] }> {
       const unique = [...new Set(ids)];
       const entries = await cached("getMany", unique.map(() => null), () => cache.getMany(unique));
+      const epoch = cache.epoch(); // learnt before the misses are read: see fill
       const byId = new Map<string, CacheEntry>();
       const misses: string[] = [];
       unique.forEach((id, i) => {
-        const e = entries[i];
-        if (e && e.kind !== "m") {
+        const e = entries[i] ?? null;
+        if (isServable(e, epoch)) {
           byId.set(id, e);
           observe.hit();
         } else {
@@ -136,7 +143,7 @@ export function createQueries(deps: QueryDeps) {
       if (misses.length > 0) {
         const states = await store.loadStates(misses);
         observe.dbRead(misses.length);
-        await fill(states);
+        await fill(states, epoch);
         for (const s of states) byId.set(s.id, entryFor(s));
       }
       const items: string[] = [];

@@ -1,10 +1,17 @@
 // The relay: outbox rows → Kafka, in id order, marked sent only after the broker acknowledged
 // them. A crash between publish and mark publishes the rows again; consumers ignore the
 // duplicates (versions). See src/infra/outbox-store.ts for why no row is skipped or reordered.
+//
+// Two relays never interleave one product's events on the topic: only the holder of the outbox
+// lock reads rows (checked in the same statement), and its producer is transactional with the
+// id every relay shares. Opening a producer fences every one opened before it (the broker aborts
+// their open transaction and refuses their next), and a relay that opened one checks that it still
+// holds the lock before it publishes. So batches become visible in the order of the leaders'
+// tenures, and a leader that lost its lock mid-publish (its session killed, say) has its batch
+// aborted instead of landing after its successor's.
 import type { Logger } from "pino";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { KafkaMessage } from "../infra/kafka.ts";
-import type { OutboxRow, OutboxStore } from "../infra/outbox-store.ts";
+import { NotLeaderError, type KafkaMessage, type OutboxPublisher, type OutboxRow, type OutboxStore } from "./ports.ts";
 
 export type RelayOptions = {
   batchSize: number;
@@ -18,7 +25,7 @@ export type RelayOptions = {
 
 export type RelayDeps = {
   store: OutboxStore;
-  publish: (messages: readonly KafkaMessage[]) => Promise<void>;
+  publisher: OutboxPublisher;
   logger: Logger;
   observe: {
     published(rows: number, seconds: number): void;
@@ -36,7 +43,7 @@ export const toMessage = (row: OutboxRow): KafkaMessage => ({
 });
 
 export function createRelay(deps: RelayDeps) {
-  const { store, logger, observe, options } = deps;
+  const { store, publisher, logger, observe, options } = deps;
   let stopping = false;
   let lastHousekeeping = 0;
   let wasLeader: boolean | null = null; // logs the first state too
@@ -50,12 +57,27 @@ export function createRelay(deps: RelayDeps) {
     if (purged > 0) logger.debug({ purged }, "purged sent outbox rows");
   }
 
+  const leadership = async (leader: boolean) => {
+    if (leader === wasLeader) return;
+    logger.info({ leader }, leader ? "relay is the leader" : "relay is a standby");
+    observe.leader(leader);
+    wasLeader = leader;
+    if (!leader) await publisher.close();
+  };
+
   /** One pass: publish up to one batch. Returns how many rows went out. */
   async function pass(): Promise<number> {
-    const rows = await store.fetchUnsent(options.batchSize);
+    const rows = await store.fetchUnsent(options.batchSize); // NotLeaderError unless this session holds the lock
     if (rows.length === 0) return 0;
     const started = performance.now();
-    await deps.publish(rows.map(toMessage));
+    // A new producer fenced every older one, a successor's included: publish only if still the leader.
+    if (await publisher.open()) await store.assertLeading();
+    try {
+      await publisher.publish(rows.map(toMessage));
+    } catch (err) {
+      await publisher.close(); // aborted, maybe fenced: the next pass opens a new producer if it still leads
+      throw err;
+    }
     options.afterPublish?.(rows);
     await store.markSent(rows.map((r) => r.id));
     observe.published(rows.length, (performance.now() - started) / 1000);
@@ -68,11 +90,7 @@ export function createRelay(deps: RelayDeps) {
     while (!stopping) {
       try {
         const leader = await store.tryLead();
-        if (leader !== wasLeader) {
-          logger.info({ leader }, leader ? "relay is the leader" : "relay is a standby");
-          observe.leader(leader);
-          wasLeader = leader;
-        }
+        await leadership(leader);
         if (!leader) {
           await sleep(options.pollMs);
           continue;
@@ -84,6 +102,11 @@ export function createRelay(deps: RelayDeps) {
           if (sent === 0 && !stopping) await store.waitForNotify(options.pollMs);
         }
       } catch (err) {
+        if (err instanceof NotLeaderError) {
+          logger.warn({ err: err.message }, "relay lost the outbox lock");
+          await leadership(false).catch(() => {});
+          continue;
+        }
         failures++;
         observe.error();
         logger.error({ err: (err as Error).message, failures }, "relay pass failed; retrying");
@@ -103,6 +126,7 @@ export function createRelay(deps: RelayDeps) {
       stopping = true;
       store.wakeUp();
       await loop;
+      await publisher.close();
     },
     pass,
   };

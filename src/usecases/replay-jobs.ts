@@ -39,44 +39,62 @@ export type ReplayRunnerDeps = {
   pageSize?: number;
   /** A running job not updated for this long is reported as abandoned (its process died). */
   staleAfterMs?: number;
+  /** Lifetime of a full replay's lock; renewed every third of it while the job runs. */
+  lockTtlMs?: number;
 };
-
-const LOCK_TTL_MS = 30_000;
 
 export function createReplayRunner(deps: ReplayRunnerDeps) {
   const newId = deps.newId ?? (() => crypto.randomUUID());
   const staleAfterMs = deps.staleAfterMs ?? 60_000;
+  const lockTtlMs = deps.lockTtlMs ?? 30_000;
 
-  /** Runs a job to its end; `onProgress` sees every saved state. */
+  /**
+   * Runs a job to its end; `onProgress` sees every saved state. A timer, not the pages, renews a
+   * full replay's lock and marks the job alive, so a slow page neither lets a second full replay
+   * in nor makes this one look abandoned; a lock found lost (renew refused) stops the job at the
+   * next page, as failed.
+   */
   async function run(job: ReplayJob, ids: readonly string[] | undefined, onProgress?: (job: ReplayJob) => void): Promise<ReplayJob> {
     const started = performance.now();
     const log = deps.logger.child({ jobId: job.jobId, namespace: job.namespace, scope: job.scope });
-    let lastRenew = Date.now();
+    let lostLock: string | null = null;
+    // Saves run one after another, each writing the job as it is then, so none overwrites a newer state.
+    let saving: Promise<void> = Promise.resolve();
+    const persist = () => (saving = saving.then(() => deps.jobs.save(job)));
     const save = async (patch: Partial<ReplayJob>) => {
       Object.assign(job, patch, { updatedAt: new Date().toISOString() });
       const seconds = (performance.now() - started) / 1000;
       job.ratePerSecond = seconds > 0 ? Math.round(job.processed / seconds) : 0;
-      await deps.jobs.save(job);
+      await persist();
       onProgress?.(job);
-      if (job.scope === "all" && Date.now() - lastRenew > LOCK_TTL_MS / 3) {
-        lastRenew = Date.now();
-        await deps.jobs.renew(job.namespace, job.jobId, LOCK_TTL_MS);
-      }
     };
+    const heartbeat = setInterval(() => {
+      void (async () => {
+        if (job.scope === "all" && lostLock === null && !(await deps.jobs.renew(job.namespace, job.jobId, lockTtlMs))) {
+          lostLock = `the replay lock of ${job.namespace} was lost (it expired or was taken); stopped`;
+          log.error("replay lock lost; stopping at the next page");
+        }
+        job.updatedAt = new Date().toISOString();
+        await persist();
+      })().catch((err) => log.warn({ err: (err as Error).message }, "replay heartbeat failed"));
+    }, Math.max(10, Math.floor(lockTtlMs / 3)));
     log.info("replay started");
     try {
       const result = await replay(
         { source: deps.source, cache: deps.cacheFor(job.namespace), logger: log },
         { ids, pageSize: deps.pageSize },
         (counts, errors, total) => save({ ...counts, total, errorSamples: errors.slice(0, 20) }),
+        () => lostLock !== null,
       );
+      if (lostLock !== null) throw new Error(lostLock);
       await save({ ...result.counts, total: result.total, missing: result.missing, status: "completed", finishedAt: new Date().toISOString() });
       log.info({ ...result.counts, missing: result.missing, ratePerSecond: job.ratePerSecond }, "replay completed");
     } catch (err) {
       await save({ status: "failed", failure: (err as Error).message, finishedAt: new Date().toISOString() }).catch(() => {});
       log.error({ err: (err as Error).message }, "replay failed");
     } finally {
-      if (job.scope === "all") await deps.jobs.release(job.namespace, job.jobId).catch(() => {});
+      clearInterval(heartbeat);
+      if (job.scope === "all" && lostLock === null) await deps.jobs.release(job.namespace, job.jobId).catch(() => {});
     }
     return job;
   }
@@ -105,7 +123,7 @@ export function createReplayRunner(deps: ReplayRunnerDeps) {
         failure: null,
       };
       if (job.scope === "all") {
-        const holder = await deps.jobs.tryLock(namespace, job.jobId, LOCK_TTL_MS);
+        const holder = await deps.jobs.tryLock(namespace, job.jobId, lockTtlMs);
         if (holder) {
           throw new CatalogError("REPLAY_RUNNING", 409, `a full replay of ${namespace} is already running`, { jobId: holder });
         }

@@ -71,7 +71,10 @@ describe("replay requests", () => {
       const r = await h.call("POST", "/admin/replay", { admin: true }); // no body: every product
       expect([r.status, r.body.error.code, r.body.error.details]).toEqual([409, "REPLAY_RUNNING", { jobId: "job-on-another-instance" }]);
       // a replay of listed ids, or of another namespace, is not blocked
-      expect((await h.call("POST", "/admin/replay", { body: { namespace: "other" }, admin: true })).status).toBe(202);
+      const other = await h.call("POST", "/admin/replay", { body: { namespace: "other" }, admin: true });
+      expect(other.status).toBe(202);
+      // It replays every product in the database: wait for it, so it does not repair what the next test corrupts.
+      expect((await finished(other.body.jobId)).status).toBe("completed");
     } finally {
       await h.jobs.release("catalog", "job-on-another-instance");
     }
@@ -89,10 +92,10 @@ describe("when the cache and the snapshot table are corrupted", () => {
     // Cache: deleted, garbage, an impossible version, the right version with the wrong data, an older version.
     await h.redis.del(h.key(ids[0]!));
     await h.redis.set(h.key(ids[1]!), "garbage");
-    await h.redis.set(h.key(ids[2]!), `99|p|{"id":"${ids[2]}","priceCents":1}`);
-    await h.redis.set(h.key(ids[3]!), `2|p|{"id":"${ids[3]}","priceCents":1}`);
-    await h.redis.set(h.key(ids[4]!), "0|p|{}");
-    await h.redis.set(h.key(ids[7]!), `1|p|${JSON.stringify(ps[7])}`); // the deleted one, resurrected
+    await h.plant(ids[2]!, `99|p|{"id":"${ids[2]}","priceCents":1}`);
+    await h.plant(ids[3]!, `2|p|{"id":"${ids[3]}","priceCents":1}`);
+    await h.redis.set(h.key(ids[4]!), "0|p|-|{}");
+    await h.plant(ids[7]!, `1|p|${JSON.stringify(ps[7])}`); // the deleted one, resurrected
     // Snapshots: a changed price, an impossible version, a missing row.
     await h.prisma.productSnapshot.update({ where: { id: ids[5]! }, data: { priceCents: 1n } });
     await h.prisma.productSnapshot.update({ where: { id: ids[6]! }, data: { version: 42 } });
@@ -103,7 +106,7 @@ describe("when the cache and the snapshot table are corrupted", () => {
     expect(job).toMatchObject({ status: "completed", total: 8, processed: 8, missing: 1, errors: 0, snapshotsRepaired: 3 });
     expect(job.cacheWritten + job.cacheRepaired).toBe(8 - job.cacheUnchanged);
 
-    const cached = await h.redis.mget(ids.map((id) => h.key(id)));
+    const cached = await Promise.all(ids.map((id) => h.cached(id)));
     expect(Object.fromEntries(ids.map((id, i) => [id, cached[i]]))).toEqual(Object.fromEntries(expected));
     for (const id of ids) {
       const snapshot = await h.store.loadState(id);

@@ -37,7 +37,7 @@ describe("POST /products", () => {
 
   test("when the write commits, then the API's cache holds the new state before the reply", async () => {
     const p = await h.create();
-    expect(await h.redis.get(h.key(p.id))).toBe(`1|p|${JSON.stringify(p)}`);
+    expect(await h.cached(p.id)).toBe(`1|p|${JSON.stringify(p)}`);
   });
 });
 
@@ -63,7 +63,7 @@ describe("GET /products/:id", () => {
     const p = await h.create();
     // Another instance committed v2 but this cache still holds v1.
     await h.call("PATCH", `/products/${p.id}`, { body: { priceCents: 1 } });
-    await h.redis.set(h.key(p.id), `1|p|${JSON.stringify(p)}`);
+    await h.plant(p.id, `1|p|${JSON.stringify(p)}`);
     const plain = await h.call("GET", `/products/${p.id}`);
     expect([plain.headers.get("x-cache"), plain.body.version]).toEqual(["hit", 1]);
     const ryw = await h.call("GET", `/products/${p.id}?minVersion=2`);
@@ -147,9 +147,9 @@ describe("DELETE /products/:id", () => {
     const p = await h.create();
     const r = await h.call("DELETE", `/products/${p.id}`);
     expect([r.status, r.headers.get("etag")]).toEqual([204, '"2"']);
-    expect(await h.redis.get(h.key(p.id))).toBe("2|t|");
+    expect(await h.cached(p.id)).toBe("2|t|");
     expect((await h.call("GET", `/products/${p.id}`)).status).toBe(404);
-    expect(await h.cache.put(p.id, { version: 1, kind: "p", payload: JSON.stringify(p) })).toEqual({ applied: false, version: 2 });
+    expect(await h.cache.put(p.id, { version: 1, kind: "p", payload: JSON.stringify(p) }, h.cache.epoch()!)).toEqual({ applied: false, version: 2, outcome: "older" });
     const snapshot = await h.prisma.productSnapshot.findUnique({ where: { id: p.id } });
     expect(snapshot).toMatchObject({ deleted: true, version: 2 });
   });
@@ -175,7 +175,7 @@ describe("GET /products?ids=", () => {
     const r = await h.call("GET", `/products?ids=${b.id},${a.id},${ghost},${gone.id},${a.id}`);
     expect(r.status).toBe(200);
     expect(r.body).toEqual({ items: [b, a], missing: [ghost, gone.id] });
-    expect(await h.redis.get(h.key(b.id))).toStartWith("1|p|");
+    expect(await h.cached(b.id)).toStartWith("1|p|");
   });
 
   test("more than 100 ids is 400", async () => {

@@ -2,7 +2,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import pg from "pg";
 import { createOutboxStore } from "../../src/infra/outbox-store.ts";
-import { TEST_DATABASE_URL } from "../support/services.ts";
+import { NotLeaderError } from "../../src/usecases/ports.ts";
+import { TEST_DATABASE_URL, waitFor } from "../support/services.ts";
 
 // A database of its own: the relay reads every unsent row, so it must not share the test database.
 const database = `catalog_outbox_${Date.now().toString(36)}`;
@@ -29,6 +30,7 @@ const insert = (id: number, productId = "p", version = id) =>
 describe("outbox store", () => {
   test("unsent rows come in numeric id order across digit boundaries, and marked rows never again", async () => {
     const store = createOutboxStore(url, () => {});
+    expect(await store.tryLead()).toBe(true);
     for (const id of [100, 9, 10, 99, 1000, 8]) await insert(id);
     expect((await store.fetchUnsent(10)).map((r) => Number(r.id))).toEqual([8, 9, 10, 99, 100, 1000]);
     await store.markSent(["8", "9", "10"]);
@@ -47,9 +49,32 @@ describe("outbox store", () => {
     await b.close();
   });
 
+  test("when the leader's session is terminated, it reads nothing more: no fresh session stands in for the one that held the lock", async () => {
+    const a = createOutboxStore(url, () => {});
+    const b = createOutboxStore(url, () => {});
+    await insert(5000, "q", 1);
+    expect(await a.tryLead()).toBe(true);
+    const { rows } = await db.query<{ pid: number }>(
+      "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+      [0x6361_7461],
+    );
+    expect(rows).toHaveLength(1);
+    await db.query("SELECT pg_terminate_backend($1)", [rows[0]!.pid]); // as an operator or a network failure would
+    // The standby takes over at once...
+    await waitFor(() => b.tryLead(), 5000, "the standby to take the lock");
+    // ...and the old leader, which has not yet noticed, gets no rows and publishes nothing.
+    await expect(a.fetchUnsent(10)).rejects.toBeInstanceOf(NotLeaderError);
+    await expect(a.assertLeading()).rejects.toBeInstanceOf(NotLeaderError);
+    expect(await a.tryLead()).toBe(false); // a new session of its own, which the standby's lock keeps out
+    expect((await b.fetchUnsent(10)).map((r) => r.id)).toContain("5000");
+    await a.close();
+    await b.close();
+  });
+
   test("a commit's NOTIFY wakes a waiting relay, also when it came between the fetch and the wait", async () => {
     const store = createOutboxStore(url, () => {});
-    await store.fetchUnsent(1); // opens the session and LISTENs
+    expect(await store.tryLead()).toBe(true); // opens the session and LISTENs
+    await store.fetchUnsent(1);
     const waiting = store.waitForNotify(5000);
     await db.query("SELECT pg_notify('catalog_outbox', '')");
     expect(await waiting).toBe("notified");

@@ -2,7 +2,8 @@
 import pino from "pino";
 import { createApp, defaultContext } from "../../src/app.ts";
 import { createPrismaEventStore } from "../../src/infra/prisma-event-store.ts";
-import { cacheKey, createRedisCache } from "../../src/infra/redis-cache.ts";
+import { cacheKey, decodeEntry, encodeEntry } from "../../src/infra/cache-format.ts";
+import { createRedisCache } from "../../src/infra/redis-cache.ts";
 import { createRedisJobStore } from "../../src/infra/redis-jobs.ts";
 import { createCacheWriter } from "../../src/usecases/cache-writer.ts";
 import { createReplayRunner } from "../../src/usecases/replay-jobs.ts";
@@ -29,6 +30,7 @@ export function createHarness(label: string, options: { writeThrough?: boolean; 
   let seq = 0;
 
   async function call(method: string, path: string, init: { body?: unknown; raw?: string | Uint8Array; headers?: Record<string, string>; admin?: boolean } = {}): Promise<Reply> {
+    if (!(await cache.whenReady(5000))) throw new Error("the test cache's fence was not verified within 5 s");
     const headers: Record<string, string> = { ...(init.admin ? { authorization: `Bearer ${ADMIN_TOKEN}` } : {}), ...init.headers };
     let body: string | Uint8Array | undefined;
     if (init.raw !== undefined) body = init.raw;
@@ -59,6 +61,22 @@ export function createHarness(label: string, options: { writeThrough?: boolean; 
     /** A product id unique to this run. */
     id: (name = "p") => `${prefix}-${name}-${++seq}`,
     key: (id: string, namespace = "catalog") => cacheKey(prefix, namespace, id),
+    /**
+     * A product's entry as "<version>|<kind>|<payload>" when it was written under the fence's
+     * current epoch (what a read may serve), "old-epoch <…>" when before, null when there is none.
+     */
+    async cached(id: string, namespace = "catalog"): Promise<string | null> {
+      const e = decodeEntry(await redis.get(cacheKey(prefix, namespace, id)));
+      if (!e) return null;
+      const text = `${e.version}|${e.kind}|${e.payload}`;
+      return e.epoch === cacheFor(namespace).epoch() ? text : `old-epoch ${text}`;
+    },
+    /** Plants an entry ("<version>|<kind>|<payload>") under the current epoch, as a broken writer would. */
+    async plant(id: string, value: string, namespace = "catalog") {
+      const [version, kind, ...payload] = value.split("|");
+      const epoch = cacheFor(namespace).epoch() ?? "-";
+      await redis.set(cacheKey(prefix, namespace, id), encodeEntry({ version: Number(version), kind: kind as "p", epoch, payload: payload.join("|") }));
+    },
     /** Creates a product through the API and returns its JSON. */
     async create(fields: Record<string, unknown> = {}) {
       const id = (fields.id as string | undefined) ?? `${prefix}-p-${++seq}`;

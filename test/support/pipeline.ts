@@ -4,6 +4,7 @@ import Redis from "ioredis";
 import pg from "pg";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { cacheKey, decodeEntry } from "../../src/infra/cache-format.ts";
 import { BUN, NODE24, ROOT, spawn, type Proc } from "./processes.ts";
 import { TEST_DATABASE_URL, TEST_REDIS_URL, deleteKeys, uniquePrefix, waitFor } from "./services.ts";
 
@@ -76,7 +77,7 @@ export async function createPipeline(label: string, options: { redisUrl?: string
     databaseUrl,
     db,
     redis,
-    key: (namespace: string, id: string) => `${prefix}:${namespace}:product:{${id}}`,
+    key: (namespace: string, id: string) => cacheKey(prefix, namespace, id),
 
     /** The api as a process; write-through off unless asked, so only the pipeline fills caches. */
     async startApi(extra: Record<string, string> = {}) {
@@ -95,11 +96,16 @@ export async function createPipeline(label: string, options: { redisUrl?: string
       );
       return started(proc, /"msg":"consumer started"/, `the ${namespace} consumer`);
     },
-    /** Versions of these products as each cache namespace holds them (null: no entry). */
+    /** Versions of these products as each cache namespace holds them, markers included (null: no entry). */
     async cachedVersions(namespace: string, ids: readonly string[]): Promise<(number | null)[]> {
       if (ids.length === 0) return [];
       const values = await redis.mget(ids.map((id) => pipeline.key(namespace, id)));
-      return values.map((v) => (v ? Number(v.slice(0, v.indexOf("|"))) : null));
+      return values.map((v) => decodeEntry(v)?.version ?? null);
+    },
+    /** A product's entry as "<version>|<kind>|<payload>" (its epoch left out), or null. */
+    async cachedEntry(namespace: string, id: string): Promise<string | null> {
+      const e = decodeEntry(await redis.get(pipeline.key(namespace, id)));
+      return e ? `${e.version}|${e.kind}|${e.payload}` : null;
     },
     async latestVersions(ids: readonly string[]): Promise<Map<string, number>> {
       const { rows } = await db.query<{ id: string; version: number }>("SELECT id, version FROM product_snapshots WHERE id = ANY($1)", [ids]);

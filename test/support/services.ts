@@ -38,3 +38,25 @@ export async function waitFor<T>(check: () => Promise<T> | T, timeoutMs = 10_000
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`);
 }
+
+/**
+ * A database of its own, migrated, for tests whose subject reads every row (a full replay, the
+ * relay): the shared test database holds every other file's products. Drop it when done.
+ */
+export async function isolatedDatabase(label: string) {
+  const pg = (await import("pg")).default;
+  const name = `catalog_${label}_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`.toLowerCase().replace(/[^a-z0-9_]/g, "_");
+  const url = TEST_DATABASE_URL.replace(/\/[^/?]+(\?|$)/, `/${name}$1`);
+  const migrate = Bun.spawn([process.execPath, "scripts/migrate.ts", "deploy"], { env: { ...process.env, DATABASE_URL: url }, stdout: "ignore", stderr: "pipe" });
+  if ((await migrate.exited) !== 0) throw new Error(`migrating ${name} failed: ${await new Response(migrate.stderr).text()}`);
+  return {
+    url,
+    name,
+    async drop() {
+      const admin = new pg.Client({ connectionString: TEST_DATABASE_URL.replace(/\/[^/?]+(\?|$)/, "/postgres$1") });
+      await admin.connect();
+      await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await admin.end();
+    },
+  };
+}
