@@ -1,18 +1,23 @@
-// The chaos suite in full: `bun scripts/chaos.ts [--cycles 24] [--between 2]` (after scripts/setup.sh).
+// The chaos suite in full: `bun scripts/chaos.ts [--cycles 40] [--between 2]` (after scripts/setup.sh).
 // Kills and restarts the relay, a consumer and an api process, restarts the Kafka broker, restarts
-// (and so flushes) Redis and restarts PostgreSQL, in turn, during a mixed workload, with the
-// consistency checker watching. Prints each cycle and the report; exit code 1 on any violation.
+// (and so flushes) Redis and restarts PostgreSQL, and the compound faults (Redis flushed while a
+// consumer has a backlog; Kafka then Redis restarted; replays on a hot product; Redis commands
+// timing out, then the keys expiring; the relay's session terminated), in turn, during a mixed
+// workload, with the consistency checker watching. Prints each cycle and the report; exit code 1
+// on any violation.
 // It restarts the machine's PostgreSQL: run it where nothing else needs that server meanwhile.
 import { parseArgs } from "node:util";
 import { runChaos } from "../test/support/chaos.ts";
 
-const { values } = parseArgs({ options: { cycles: { type: "string", default: "24" }, between: { type: "string", default: "2" } } });
+const { values } = parseArgs({ options: { cycles: { type: "string", default: "40" }, between: { type: "string", default: "2" } } });
 const started = performance.now();
 const r = await runChaos({ cycles: Number(values.cycles), secondsBetween: Number(values.between), log: (l) => console.log(l) });
 const violations = {
   regressions: r.checker.namespaces.reduce((n, x) => n + x.regressions.length, 0),
   stale: r.checker.namespaces.reduce((n, x) => n + x.stale.length, 0),
   lostEvents: r.lostEvents.length,
+  unsentRows: r.unsentRows,
+  failedReplays: r.replays.failed.length,
   unobserved: r.unobserved,
   crashedProcesses: r.crashedProcesses,
   serverErrors: r.writes.serverErrors.length + r.reads.serverErrors.length,
@@ -25,12 +30,15 @@ console.log(
       healedMs: Object.fromEntries(r.cycles.map((c, i) => [`${i + 1}:${c.fault}`, c.healedMs])),
       writes: { ...r.writes, serverErrors: r.writes.serverErrors.length },
       reads: { ...r.reads, serverErrors: r.reads.serverErrors.length },
-      consistency: r.checker.namespaces.map(({ regressions, stale, ...n }) => ({ ...n, regressions: regressions.length, stale: stale.length })),
+      replays: { ...r.replays, failed: r.replays.failed.length },
+      consistency: r.checker.namespaces.map(({ regressions, stale, weakened, ...n }) => ({ ...n, regressions: regressions.length, stale: stale.length, weakened: weakened.length })),
       violations,
     },
     null,
     2,
   ),
 );
-const ok = violations.regressions + violations.stale + violations.lostEvents + violations.unobserved + violations.serverErrors === 0 && violations.crashedProcesses.length === 0;
+const ok =
+  violations.regressions + violations.stale + violations.lostEvents + violations.unsentRows + violations.failedReplays + violations.unobserved + violations.serverErrors === 0 &&
+  violations.crashedProcesses.length === 0;
 process.exit(ok ? 0 : 1);

@@ -124,7 +124,13 @@ start() {
 
 stop() {
   local pid i
-  pid="$(broker_pid)" || { rm -f "$PIDFILE"; return 0; }
+  if ! pid="$(broker_pid)"; then
+    rm -f "$PIDFILE"
+    # A broker this checkout did not start (another checkout's) is not ours to stop; saying so beats
+    # a silent no-op, which would let a "restart the broker" test pass without restarting anything.
+    if port_open "$PORT"; then die "the broker on $BOOTSTRAP was not started from this checkout ($ROOT); stop it where it was started"; fi
+    return 0
+  fi
   kill -TERM "$pid"
   for ((i = 0; i < 300; i++)); do   # controlled shutdown, up to 30 s
     kill -0 "$pid" 2>/dev/null || { rm -f "$PIDFILE"; echo "kafka.sh: broker stopped"; return 0; }

@@ -1,10 +1,21 @@
 // A consistency checker in the spirit of Meta's Polaris: it learns every committed write from the
 // event store and watches each service's cache until that write is visible there, recording how
-// long that took. A cache entry is consistent with a write of version N when it holds version N or
-// newer, or holds nothing (a miss reads PostgreSQL); it is stale while it holds an older version.
-// It also records any version that goes down between two observations of a key (a regression).
+// long that took.
+//
+// What it calls what, per namespace and product:
+// - consistent with a write of version N: the key holds version N or newer (of any kind), or holds
+//   nothing a read may serve below N (no entry, or an entry from before the fence last moved): a
+//   read then fills from PostgreSQL. Waiting otherwise; "stale" when still waiting at the end.
+// - regression: what a client can be served went down. From the raw keys: a servable entry (a
+//   product or tombstone stamped with the fence's current epoch) below the highest servable version
+//   seen before, across epochs. From HTTP: a GET through an api returning a version below one a
+//   GET that had finished before it returned.
+// - weakened: a key's version went down without anything servable going down: a marker, or an
+//   entry of an old epoch, replaced by a lower one after Redis lost data. Never served, so not a
+//   regression; it fences older fills less than before, which is why it is reported on its own.
 import Redis from "ioredis";
 import pg from "pg";
+import { decodeEntry, decodeFence, fenceKey, cacheKey } from "../../src/infra/cache-format.ts";
 
 export type CheckerOptions = {
   databaseUrl: string;
@@ -12,6 +23,8 @@ export type CheckerOptions = {
   keyPrefix: string;
   namespaces: string[];
   pollMs?: number;
+  /** Api instances to read through, per namespace (a function: instances restart on new ports). */
+  http?: { namespace: string; urls: () => string[] }[];
 };
 
 type Write = { productId: string; version: number; occurredAt: number; consistentAt: Map<string, number> };
@@ -25,15 +38,18 @@ export type NamespaceReport = {
   p50LagMs: number;
   p99LagMs: number;
   worstLagMs: number;
+  /** The write with the worst lag, and what happened last before it committed (see note()). */
+  worst: string | null;
   regressions: string[];
+  weakened: string[];
   stale: string[];
+  /** GETs through the api that returned a product the cache served or now holds. */
+  httpReads: number;
+  /** GETs PostgreSQL answered alone (Cache-Status detail=not-stored): truth, but not the namespace's. */
+  httpDirect: number;
 };
 export type CheckerReport = { writes: number; namespaces: NamespaceReport[]; ok: boolean };
 
-const versionOf = (raw: string | null): number | null => {
-  const m = raw ? /^(\d+)\|[ptm]\|/.exec(raw) : null;
-  return m ? Number(m[1]) : null;
-};
 const quantile = (sorted: number[], q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]! : 0);
 
 export async function startConsistencyChecker(opts: CheckerOptions) {
@@ -45,16 +61,20 @@ export async function startConsistencyChecker(opts: CheckerOptions) {
   await client.connect();
   const redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: 1, enableAutoPipelining: true, retryStrategy: () => 100, commandTimeout: 2000 });
   redis.on("error", () => {});
-  const key = (ns: string, id: string) => `${opts.keyPrefix}:${ns}:product:{${id}}`;
 
   const startRow = (await client.query<{ p: string }>("SELECT coalesce(max(position), 0)::text AS p FROM events")).rows[0]!.p;
   let last = BigInt(startRow);
   const gaps = new Map<bigint, number>(); // positions skipped (maybe a transaction not yet committed) → since when
   const writes: Write[] = [];
   const pending = new Map<string, Write[]>(); // `${ns}|${id}` → writes not yet consistent there
-  const lastSeen = new Map<string, number>(); // `${ns}|${id}` → highest version observed
+  const lastRaw = new Map<string, number>(); // `${ns}|${id}` → version in the key at the last sample
+  const maxServable = new Map<string, number>(); // `${ns}|${id}` → highest servable version seen
   const watchUntil = new Map<string, number>(); // keep sampling a key for regressions a while after its writes
   const regressions = new Map<string, string[]>(opts.namespaces.map((ns) => [ns, []]));
+  const weakened = new Map<string, string[]>(opts.namespaces.map((ns) => [ns, []]));
+  const httpReads = new Map<string, number>(opts.namespaces.map((ns) => [ns, 0]));
+  const httpDirect = new Map<string, number>(opts.namespaces.map((ns) => [ns, 0]));
+  const notes: { at: number; label: string }[] = [];
   let running = true;
 
   async function reconnect() {
@@ -99,21 +119,26 @@ export async function startConsistencyChecker(opts: CheckerOptions) {
       else watched.add(k);
     }
     if (watched.size === 0) return;
-    const keys = [...watched];
-    const values = await redis.mget(keys.map((k) => key(k.slice(0, k.indexOf("|")), k.slice(k.indexOf("|") + 1))));
+    const keys = [...watched].map((k) => ({ k, ns: k.slice(0, k.indexOf("|")), id: k.slice(k.indexOf("|") + 1) }));
+    // The fences and the entries in one MGET: an entry is servable under the epoch read with it.
+    const values = await redis.mget([...opts.namespaces.map((ns) => fenceKey(opts.keyPrefix, ns)), ...keys.map(({ ns, id }) => cacheKey(opts.keyPrefix, ns, id))]);
+    const epochs = new Map(opts.namespaces.map((ns, i) => [ns, decodeFence(values[i])?.epoch ?? null]));
     const seenAt = Date.now();
-    keys.forEach((k, i) => {
-      const ns = k.slice(0, k.indexOf("|"));
-      const v = versionOf(values[i] ?? null);
-      if (v !== null) {
-        const prev = lastSeen.get(k);
-        if (prev !== undefined && v < prev) regressions.get(ns)!.push(`${k}: ${prev} → ${v}`);
-        lastSeen.set(k, Math.max(prev ?? 0, v));
+    keys.forEach(({ k, ns }, i) => {
+      const entry = decodeEntry(values[opts.namespaces.length + i]);
+      const servable = entry !== null && entry.kind !== "m" && entry.epoch === epochs.get(ns);
+      if (entry) {
+        const before = lastRaw.get(k);
+        const top = maxServable.get(k);
+        if (servable && top !== undefined && entry.version < top) regressions.get(ns)!.push(`${k}: served ${top}, now ${entry.version} (cache)`);
+        else if (before !== undefined && entry.version < before) weakened.get(ns)!.push(`${k}: ${before} → ${entry.version} (${entry.kind}${servable ? "" : ", not servable"})`);
+        lastRaw.set(k, entry.version);
+        if (servable) maxServable.set(k, Math.max(top ?? 0, entry.version));
       }
       const waiting = pending.get(k);
       if (!waiting) return;
       const still = waiting.filter((w) => {
-        if (v === null || v >= w.version) {
+        if (entry === null || entry.version >= w.version || (entry.kind !== "m" && !servable)) {
           w.consistentAt.set(ns, seenAt);
           return false;
         }
@@ -123,6 +148,39 @@ export async function startConsistencyChecker(opts: CheckerOptions) {
       else pending.delete(k);
       watchUntil.set(k, seenAt + 5000);
     });
+  }
+
+  // Reads through the api: a few recently written products per round, each from the next instance.
+  const served = new Map<string, { version: number; at: number }>(); // `${ns}|${id}` → highest version returned, and when
+  let turn = 0;
+  async function readHttp() {
+    for (const reader of opts.http ?? []) {
+      const urls = reader.urls();
+      if (urls.length === 0) continue;
+      const candidates = [...watchUntil.keys(), ...pending.keys()].filter((k) => k.startsWith(`${reader.namespace}|`));
+      for (let i = 0; i < Math.min(8, candidates.length); i++) {
+        const k = candidates[(turn + i) % candidates.length]!;
+        const url = urls[turn++ % urls.length]!;
+        const started = Date.now();
+        try {
+          const res = await fetch(`${url}/products/${encodeURIComponent(k.slice(k.indexOf("|") + 1))}`, { signal: AbortSignal.timeout(2000) });
+          await res.arrayBuffer();
+          if (res.status !== 200) continue;
+          const version = Number(res.headers.get("etag")?.replaceAll('"', ""));
+          // PostgreSQL answered alone (the api could not use the cache): not what the namespace serves.
+          if (res.headers.get("cache-status")?.includes("not-stored")) {
+            httpDirect.set(reader.namespace, httpDirect.get(reader.namespace)! + 1);
+            continue;
+          }
+          httpReads.set(reader.namespace, httpReads.get(reader.namespace)! + 1);
+          const top = served.get(k);
+          if (top && top.at < started && version < top.version) regressions.get(reader.namespace)!.push(`${k}: served ${top.version}, then ${version} (http ${url})`);
+          if (!top || version > top.version) served.set(k, { version, at: Date.now() });
+        } catch {
+          // the instance is restarting, or PostgreSQL is: nothing was served
+        }
+      }
+    }
   }
 
   const loop = (async () => {
@@ -140,10 +198,25 @@ export async function startConsistencyChecker(opts: CheckerOptions) {
       await Bun.sleep(pollMs);
     }
   })();
+  const httpLoop = (async () => {
+    while (running && opts.http?.length) {
+      await readHttp();
+      await Bun.sleep(pollMs);
+    }
+  })();
+
+  const describeWorst = (w: Write | undefined, ns: string): string | null => {
+    if (!w) return null;
+    const cause = notes.filter((n) => n.at <= w.occurredAt).at(-1);
+    const after = cause ? `${Math.round((w.occurredAt - cause.at) / 100) / 10} s after ${cause.label}` : "before any fault";
+    return `${w.productId} v${w.version}, committed ${after}, consistent in ${ns} after ${w.consistentAt.get(ns)! - w.occurredAt} ms`;
+  };
 
   function report(): CheckerReport {
     const namespaces = opts.namespaces.map((ns): NamespaceReport => {
-      const lags = writes.flatMap((w) => (w.consistentAt.has(ns) ? [Math.max(0, w.consistentAt.get(ns)! - w.occurredAt)] : [])).sort((a, b) => a - b);
+      const seen = writes.filter((w) => w.consistentAt.has(ns));
+      const lags = seen.map((w) => Math.max(0, w.consistentAt.get(ns)! - w.occurredAt)).sort((a, b) => a - b);
+      const worstWrite = seen.reduce<Write | undefined>((a, w) => (!a || w.consistentAt.get(ns)! - w.occurredAt > a.consistentAt.get(ns)! - a.occurredAt ? w : a), undefined);
       const stale = [...pending.entries()].filter(([k]) => k.startsWith(`${ns}|`)).map(([k, ws]) => `${k} waits for v${ws.at(-1)!.version}`);
       return {
         namespace: ns,
@@ -154,8 +227,12 @@ export async function startConsistencyChecker(opts: CheckerOptions) {
         p50LagMs: quantile(lags, 0.5),
         p99LagMs: quantile(lags, 0.99),
         worstLagMs: lags.at(-1) ?? 0,
+        worst: describeWorst(worstWrite, ns),
         regressions: regressions.get(ns)!,
+        weakened: weakened.get(ns)!,
         stale,
+        httpReads: httpReads.get(ns)!,
+        httpDirect: httpDirect.get(ns)!,
       };
     });
     return { writes: writes.length, namespaces, ok: namespaces.every((n) => n.regressions.length === 0 && n.stale.length === 0) };
@@ -163,6 +240,10 @@ export async function startConsistencyChecker(opts: CheckerOptions) {
 
   return {
     report,
+    /** Marks a moment (a fault injected, say); the report names the last one before the worst lag. */
+    note(label: string) {
+      notes.push({ at: Date.now(), label });
+    },
     /** Waits until no write is waiting anywhere (or the time runs out), then reports. */
     async drain(timeoutMs: number): Promise<CheckerReport> {
       const deadline = Date.now() + timeoutMs;
@@ -172,7 +253,7 @@ export async function startConsistencyChecker(opts: CheckerOptions) {
     },
     async stop() {
       running = false;
-      await loop;
+      await Promise.all([loop, httpLoop]);
       redis.disconnect();
       await Promise.race([client.end().catch(() => {}), Bun.sleep(1000)]);
     },
@@ -184,9 +265,11 @@ export function formatReport(r: CheckerReport): string {
   const lines = [`consistency: ${r.writes} writes observed; ${r.ok ? "OK" : "VIOLATIONS"}`];
   for (const n of r.namespaces) {
     lines.push(
-      `  ${n.namespace.padEnd(12)} within 1 s ${pct(n.within1s)}, within 5 s ${pct(n.within5s)}, at end ${pct(n.atEnd)}; lag p50 ${n.p50LagMs} ms, p99 ${n.p99LagMs} ms, worst ${n.worstLagMs} ms; regressions ${n.regressions.length}, stale ${n.stale.length}`,
+      `  ${n.namespace.padEnd(12)} within 1 s ${pct(n.within1s)}, within 5 s ${pct(n.within5s)}, at end ${pct(n.atEnd)}; lag p50 ${n.p50LagMs} ms, p99 ${n.p99LagMs} ms, worst ${n.worstLagMs} ms; regressions ${n.regressions.length}, stale ${n.stale.length}, http reads ${n.httpReads} (+${n.httpDirect} answered by PostgreSQL alone)`,
     );
+    if (n.worst) lines.push(`    worst: ${n.worst}`);
     for (const x of [...n.regressions, ...n.stale].slice(0, 10)) lines.push(`    ${x}`);
+    if (n.weakened.length) lines.push(`    weakened by data loss (markers or old-epoch entries lowered; never served): ${n.weakened.length}, e.g. ${n.weakened.slice(0, 3).join("; ")}`);
   }
   return lines.join("\n");
 }

@@ -21,6 +21,16 @@ function productResponse(status: number, json: string, version: number, headers:
   return new Response(json, { status, headers: { ...JSON_HEADERS, etag: etag(version), ...headers } });
 }
 
+/**
+ * RFC 9211 Cache-Status: a hit; or a miss forwarded to PostgreSQL, `stored` when the cache holds
+ * that version (or a newer one) afterwards, `detail=not-stored` when PostgreSQL answered alone (the
+ * cache could not be used, or the fill was fenced by a loss of Redis data).
+ */
+function cacheStatus(read: { cache: "hit" | "miss"; stored: boolean }): string {
+  if (read.cache === "hit") return "catalog-cache; hit";
+  return read.stored ? "catalog-cache; fwd=miss; stored" : "catalog-cache; fwd=miss; detail=not-stored";
+}
+
 /** `If-Match: "<version>"` → the expected version; `*` or absent → none. */
 export function parseIfMatch(header: string | null): number | undefined {
   if (header === null) return undefined;
@@ -77,11 +87,11 @@ export function productRoutes({ queries, execute, newId, bodyLimitBytes }: Produ
       async ({ params, query, request }) => {
         const minVersion = query.minVersion === undefined ? undefined : Number(query.minVersion);
         const read = await queries.getProduct(params.id, minVersion);
-        const headers = { "x-cache": read.cache };
+        const headers = { "x-cache": read.cache, "cache-status": cacheStatus(read) };
         if (!read.found) {
           const err = notFound(params.id);
           const res = errorResponse(err.status, err.code, err.message);
-          res.headers.set("x-cache", read.cache); // a cached tombstone answers 404 as a hit
+          for (const [k, v] of Object.entries(headers)) res.headers.set(k, v); // a cached tombstone answers 404 as a hit
           return res;
         }
         if (matchesNoneMatch(request.headers.get("if-none-match"), read.version)) {

@@ -21,13 +21,17 @@ export type QueryDeps = {
   lease?: { leaseMs: number; waitMs: number; pollMs?: number };
 };
 
-/** `json` is the product's JSON exactly as cached, so a hit is served without re-encoding. */
+/**
+ * `json` is the product's JSON exactly as cached, so a hit is served without re-encoding. `stored`
+ * (a miss): after this read the cache holds this version or a newer one; false when the fill was
+ * not made or did not land (the cache unusable, or fenced): a read PostgreSQL answered alone.
+ */
 export type ProductRead =
-  | { found: true; version: number; json: string; cache: "hit" | "miss" }
-  | { found: false; cache: "hit" | "miss" };
+  | { found: true; version: number; json: string; cache: "hit" | "miss"; stored: boolean }
+  | { found: false; cache: "hit" | "miss"; stored: boolean };
 
-const fromEntry = (entry: CacheEntry, cache: "hit" | "miss"): ProductRead =>
-  entry.kind === "p" ? { found: true, version: entry.version, json: entry.payload, cache } : { found: false, cache };
+const fromEntry = (entry: CacheEntry, cache: "hit" | "miss", stored = true): ProductRead =>
+  entry.kind === "p" ? { found: true, version: entry.version, json: entry.payload, cache, stored } : { found: false, cache, stored };
 
 export function createQueries(deps: QueryDeps) {
   const { store, cache, logger } = deps;
@@ -59,11 +63,14 @@ export function createQueries(deps: QueryDeps) {
    * was not usable then, so nothing is filled). Refused when a newer version is cached, or when
    * the fence moved since: then the read may predate a loss of Redis data.
    */
-  async function fill(states: readonly ProductState[], epoch: string | null): Promise<void> {
-    if (states.length === 0 || epoch === null) return;
-    await cached("fill", undefined, async () => {
+  /** Returns whether the cache holds every state's version (or a newer one) afterwards. */
+  async function fill(states: readonly ProductState[], epoch: string | null): Promise<boolean> {
+    if (states.length === 0) return true;
+    if (epoch === null) return false;
+    return cached("fill", false, async () => {
       const results = await cache.putMany(states.map((s) => ({ id: s.id, entry: entryFor(s) })), epoch);
       for (const r of results) observe.fill(r.outcome);
+      return results.every((r) => r.outcome === "stored" || r.outcome === "older");
     });
   }
 
@@ -71,10 +78,10 @@ export function createQueries(deps: QueryDeps) {
     const epoch = cache.epoch(); // before the read: see fill
     const state = await store.loadState(id);
     observe.dbRead(1);
-    if (!state) return { found: false, cache: "miss" };
-    await fill([state], epoch);
+    if (!state) return { found: false, cache: "miss", stored: false };
+    const stored = await fill([state], epoch);
     // Serve what PostgreSQL said even when the fill was refused: it was current when read.
-    return fromEntry(entryFor(state), "miss");
+    return fromEntry(entryFor(state), "miss", stored);
   }
 
   /** Waits for the lease holder's fill; null when it did not come in time. */
