@@ -49,6 +49,7 @@ export function loadConsumerConfig(env: Env = process.env) {
       keyPrefix: str(env, "CACHE_KEY_PREFIX", "cc", /^[A-Za-z0-9_.-]{1,32}$/),
       namespace,
       ttlSeconds: int(env, "CACHE_TTL_SECONDS", 3600, 0, 30 * 24 * 3600),
+      fenceCheckMs: int(env, "CACHE_FENCE_CHECK_MS", 1000, 50, 60_000),
     },
     commandTimeoutMs: int(env, "REDIS_COMMAND_TIMEOUT_MS", 1000, 10, 60_000),
   };

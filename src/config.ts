@@ -15,6 +15,8 @@ export type Config = {
     ttlSeconds: number;
     writeThrough: boolean;
     commandTimeoutMs: number;
+    /** How often the namespace's fence is verified while connected (also after every reconnect). */
+    fenceCheckMs: number;
   };
   bodyLimitBytes: number;
   logLevel: string;
@@ -71,6 +73,7 @@ export function loadConfig(env: Env = process.env): Config {
       ttlSeconds: int(env, "CACHE_TTL_SECONDS", 3600, 0, 30 * 24 * 3600),
       writeThrough: bool(env, "CACHE_WRITE_THROUGH", true),
       commandTimeoutMs: int(env, "REDIS_COMMAND_TIMEOUT_MS", 250, 10, 60_000),
+      fenceCheckMs: int(env, "CACHE_FENCE_CHECK_MS", 1000, 50, 60_000),
     },
     bodyLimitBytes: int(env, "BODY_LIMIT_BYTES", 64 * 1024, 1024, 10 * 1024 * 1024),
     logLevel: str(env, "LOG_LEVEL", "info", /^(fatal|error|warn|info|debug|trace|silent)$/),

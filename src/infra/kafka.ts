@@ -62,8 +62,8 @@ export type Producer = Awaited<ReturnType<typeof createProducer>>;
 
 /**
  * The relay's producer: transactional, so the broker fences older relays (see OutboxPublisher).
- * Its settings are those of createProducer (idempotence comes with transactions); one transaction
- * per batch. `connect()` runs initTransactions, which is what fences: it aborts the transaction an
+ * Its settings are those of createProducer (idempotence comes with transactions) but for the retry
+ * backoff (below); one transaction per batch. `connect()` runs initTransactions, which is what fences: it aborts the transaction an
  * older producer of the same id left open, and that producer's next request fails as fenced.
  */
 export function createOutboxPublisher(newKafka: () => KafkaClient, topic: string, transactionalId: string, logger: Logger): OutboxPublisher {
@@ -76,7 +76,11 @@ export function createOutboxPublisher(newKafka: () => KafkaClient, topic: string
         kafkaJS: { idempotent: true, acks: -1, allowAutoTopicCreation: false, transactionalId },
         "linger.ms": 1,
         "message.timeout.ms": 30_000,
-        "retry.backoff.ms": 100,
+        // A transaction begun right after a commit often meets CONCURRENT_TRANSACTIONS (the broker
+        // is still writing the last one's markers) and is retried after this backoff: 100 ms put
+        // ~100 ms on the tail of every such batch; 10 ms (growing to retry.backoff.max.ms, 1 s, for
+        // repeated failures) keeps the p99 of a publish near 5 ms here.
+        "retry.backoff.ms": 10,
       });
       try {
         await p.connect();

@@ -61,9 +61,9 @@ export function createQueries(deps: QueryDeps) {
   /**
    * Fills what was read from PostgreSQL after the fence epoch `epoch` was learnt (null: the cache
    * was not usable then, so nothing is filled). Refused when a newer version is cached, or when
-   * the fence moved since: then the read may predate a loss of Redis data.
+   * the fence moved since: then the read may predate a loss of Redis data. Returns whether the
+   * cache holds every state's version (or a newer one) afterwards.
    */
-  /** Returns whether the cache holds every state's version (or a newer one) afterwards. */
   async function fill(states: readonly ProductState[], epoch: string | null): Promise<boolean> {
     if (states.length === 0) return true;
     if (epoch === null) return false;

@@ -38,6 +38,7 @@ export async function createPipeline(label: string, options: { redisUrl?: string
 
   const db = new pg.Pool({ connectionString: databaseUrl, max: 3 });
   const redis = new Redis(redisUrl);
+  redis.on("error", () => {}); // the chaos suite restarts this Redis; commands fail and are retried by the callers
   const procs = new Set<Proc>();
   const env = (extra: Record<string, string> = {}) => ({
     DATABASE_URL: databaseUrl,
