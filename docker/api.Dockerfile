@@ -10,7 +10,8 @@ RUN bash scripts/prisma-generate.sh
 
 FROM oven/bun:1.4.5
 WORKDIR /app
-ENV APP_ENV=production HOST=0.0.0.0 PORT=3000
+# NODE_ENV=production also puts Elysia on its production path (no rendering of rejected values).
+ENV APP_ENV=production NODE_ENV=production HOST=0.0.0.0 PORT=3000
 COPY --from=build /app/node_modules node_modules
 COPY package.json bun.lock bunfig.toml tsconfig.json prisma.config.ts ./
 COPY prisma prisma

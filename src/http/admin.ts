@@ -15,10 +15,22 @@ export const ReplayBody = t.Object(
   { additionalProperties: false },
 );
 
+/** True for a request whose path is under /admin/ (without parsing the URL: this runs on every request). */
+function isAdminPath(url: string): boolean {
+  const slash = url.indexOf("/", url.indexOf("//") + 2);
+  return slash !== -1 && url.startsWith("/admin/", slash);
+}
+
 export function adminRoutes(deps: { runner: ReplayRunner; adminToken: string | null; bodyLimitBytes: number }) {
+  const guard = bearerGuard(deps.adminToken);
   return new Elysia({ name: "admin" })
+    // Authentication comes first, before the body is read, parsed or validated: an unauthenticated
+    // request learns nothing about the contract and costs no parsing. (onRequest runs before routing.)
+    .onRequest(({ request }) => {
+      if (isAdminPath(request.url)) guard({ request });
+    })
     .parser("jsonOptional", parseJsonBody(deps.bodyLimitBytes, { optional: true }))
-    .guard({ beforeHandle: bearerGuard(deps.adminToken) }, (app) =>
+    .guard({ beforeHandle: guard }, (app) =>
       app
         .post(
           "/admin/replay",

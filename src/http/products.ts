@@ -85,6 +85,9 @@ export function productRoutes({ queries, execute, newId, bodyLimitBytes }: Produ
     .get(
       "/products/:id",
       async ({ params, query, request }) => {
+        if (query.minVersion !== undefined && new URL(request.url).searchParams.getAll("minVersion").length > 1) {
+          throw validationFailed("minVersion is given more than once", [{ path: "/minVersion", message: "give it once" }]);
+        }
         const minVersion = query.minVersion === undefined ? undefined : Number(query.minVersion);
         const read = await queries.getProduct(params.id, minVersion);
         const headers = { "x-cache": read.cache, "cache-status": cacheStatus(read) };
@@ -103,8 +106,9 @@ export function productRoutes({ queries, execute, newId, bodyLimitBytes }: Produ
     )
     .get(
       "/products",
-      async ({ query }) => {
-        const ids = query.ids.split(",").map((s) => s.trim());
+      async ({ request }) => {
+        // `?ids=a,b&ids=c` means a, b and c: every value counts (the framework keeps only the last).
+        const ids = new URL(request.url).searchParams.getAll("ids").flatMap((v) => v.split(",")).map((s) => s.trim());
         const bad = ids.filter((id) => !isValidId(id));
         if (bad.length > 0) throw validationFailed("ids must be product ids separated by commas", { invalid: bad.slice(0, 10) });
         if (ids.length > LIMITS.batchMax) throw validationFailed(`at most ${LIMITS.batchMax} ids per request`, { count: ids.length });
@@ -135,8 +139,18 @@ export function productRoutes({ queries, execute, newId, bodyLimitBytes }: Produ
     .put(
       "/products/:id",
       async ({ params, body, request }) => {
-        const expectedVersion = parseIfMatch(request.headers.get("if-match"));
-        const { state } = await execute({ type: "ReplaceProduct", id: params.id, fields: fieldsOf(body), expectedVersion });
+        // The representation GET returns may come back as it is: a matching `id` is accepted,
+        // `version` is an If-Match, and `updatedAt` (set by the server) is ignored.
+        if (body.id !== undefined && body.id !== params.id) {
+          throw validationFailed(`the body's id ${body.id} is not the path's ${params.id}`, [{ path: "/id", message: "must equal the id in the path" }]);
+        }
+        const header = parseIfMatch(request.headers.get("if-match"));
+        if (header !== undefined && body.version !== undefined && header !== body.version) {
+          throw validationFailed(`If-Match names version ${header} and the body version ${body.version}`, [{ path: "/version", message: "must agree with If-Match" }]);
+        }
+        const expectedVersion = header ?? body.version;
+        const { id: _id, version: _version, updatedAt: _updatedAt, ...fields } = body;
+        const { state } = await execute({ type: "ReplaceProduct", id: params.id, fields: fieldsOf(fields), expectedVersion });
         return written(state);
       },
       { params: IdParams, body: ReplaceBody, parse: JSON_BODY, detail: docs.replace },

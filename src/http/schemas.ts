@@ -31,7 +31,20 @@ const writable = {
 
 export const CreateBody = t.Object({ id: t.Optional(ProductId), ...writable }, strict);
 
-export const ReplaceBody = t.Object(writable, strict);
+/**
+ * A full replace. It also takes the representation GET returns: `id` (must equal the path's),
+ * `version` (an If-Match: 412 VERSION_CONFLICT when the product is at another version), and
+ * `updatedAt` (set by the server; ignored).
+ */
+export const ReplaceBody = t.Object(
+  {
+    ...writable,
+    id: t.Optional(ProductId),
+    version: t.Optional(Type.Integer({ minimum: 1, maximum: 999_999_999_999_999, description: "the version the write expects, as If-Match" })),
+    updatedAt: t.Optional(t.String({ maxLength: 64, description: "read-only; ignored" })),
+  },
+  strict,
+);
 
 export const PatchBody = t.Object(
   {

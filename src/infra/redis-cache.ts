@@ -63,6 +63,21 @@ const toResult = ([code, version]: CasReply): CasResult => ({ applied: code === 
 // same namespace would only verify twice.
 const adapters = new WeakMap<Redis, Map<string, ProductCache>>();
 
+// One listener per client and connection event, fanning out to every adapter of that client (a
+// process may serve many namespaces on one connection).
+type ConnectionEvents = { close: Set<() => void>; ready: Set<() => void>; end: Set<() => void> };
+const connectionEvents = new WeakMap<Redis, ConnectionEvents>();
+function onConnection(client: Redis): ConnectionEvents {
+  let events = connectionEvents.get(client);
+  if (!events) {
+    const created: ConnectionEvents = { close: new Set(), ready: new Set(), end: new Set() };
+    for (const name of ["close", "ready", "end"] as const) client.on(name, () => created[name].forEach((fn) => fn()));
+    connectionEvents.set(client, created);
+    events = created;
+  }
+  return events;
+}
+
 export function createRedisCache(client: Redis, options: RedisCacheOptions): ProductCache {
   const id = `${options.keyPrefix}:${options.namespace}:${options.ttlSeconds}`;
   let perClient = adapters.get(client);
@@ -126,13 +141,14 @@ function build(client: Redis, options: RedisCacheOptions): ProductCache {
     generation++;
     epoch = null;
   };
-  client.on("close", lose);
-  client.on("ready", () => void verify());
+  const events = onConnection(client);
+  events.close.add(lose);
+  events.ready.add(() => void verify());
   const timer = setInterval(() => {
     if (client.status === "ready") void verify();
   }, options.fenceCheckMs ?? 1000);
   timer.unref?.();
-  client.on("end", () => clearInterval(timer));
+  events.end.add(() => clearInterval(timer));
   if (client.status === "ready") void verify();
 
   const usable = () => {
