@@ -18,13 +18,32 @@ const LEADER_LOCK_KEY = 0x6361_7461; // arbitrary, fixed: "cata"
 // How pg_locks shows pg_try_advisory_lock(bigint) of this key: classid = high 32 bits, objid = low 32 bits, objsubid = 1.
 const HOLDS_LOCK = `EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = 0 AND objid = ${LEADER_LOCK_KEY} AND objsubid = 1 AND pid = pg_backend_pid() AND granted)`;
 
-export function createOutboxStore(databaseUrl: string, onError: (err: Error) => void): OutboxStore {
+/**
+ * How a silent network drop ends: the store runs a query on its session at least every
+ * HEARTBEAT_MS (a heartbeat when the relay itself did not, during a long publish say), so a session
+ * idle for IDLE_SESSION_TIMEOUT_S is one whose relay can no longer reach PostgreSQL: the server
+ * ends it, and the advisory lock with it, so a standby leads within that time. The relay's own side gives up a query after QUERY_TIMEOUT_MS
+ * (and a connection attempt after CONNECT_TIMEOUT_MS), then reconnects; TCP keepalive covers a
+ * peer that vanished without a reset.
+ */
+export const IDLE_SESSION_TIMEOUT_S = 15;
+const HEARTBEAT_MS = 3_000;
+const QUERY_TIMEOUT_MS = 10_000;
+const CONNECT_TIMEOUT_MS = 5_000;
+
+export function createOutboxStore(databaseUrl: string, onError: (err: Error) => void, options: { idleSessionTimeoutS?: number } = {}): OutboxStore {
+  const idleTimeout = options.idleSessionTimeoutS ?? IDLE_SESSION_TIMEOUT_S;
   // The session holding the LISTEN (and, while leading, the lock); re-created on failure.
   let session: pg.Client | null = null;
   // The session that took the lock; leadership ends with it.
   let leaderSession: pg.Client | null = null;
   let wake: (() => void) | null = null;
   let notified = false;
+  let lastQuery = Date.now();
+  const heartbeat = setInterval(() => {
+    if (session && Date.now() - lastQuery >= HEARTBEAT_MS) void run(session, "SELECT 1").catch(() => {});
+  }, HEARTBEAT_MS);
+  heartbeat.unref?.();
 
   const drop = (client: pg.Client) => {
     if (session === client) session = null;
@@ -34,7 +53,14 @@ export function createOutboxStore(databaseUrl: string, onError: (err: Error) => 
 
   async function connect(): Promise<pg.Client> {
     if (session) return session;
-    const client = new pg.Client({ connectionString: databaseUrl, application_name: "catalog-relay" });
+    const client = new pg.Client({
+      connectionString: databaseUrl,
+      application_name: "catalog-relay",
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 5_000,
+      query_timeout: QUERY_TIMEOUT_MS,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    });
     client.on("error", (err) => {
       onError(err);
       drop(client);
@@ -43,13 +69,23 @@ export function createOutboxStore(databaseUrl: string, onError: (err: Error) => 
       notified = true;
       wake?.();
     });
-    await client.connect();
-    await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
+    try {
+      await client.connect();
+      // Server side: end this session if the relay goes silent (see IDLE_SESSION_TIMEOUT_S), and
+      // probe its TCP connection every 5 s after 5 s of silence.
+      await client.query(
+        `SET idle_session_timeout = '${idleTimeout}s'; SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3; LISTEN ${OUTBOX_CHANNEL}`,
+      );
+    } catch (err) {
+      client.end().catch(() => {});
+      throw err;
+    }
     session = client;
     return client;
   }
 
   async function run<T extends pg.QueryResultRow>(client: pg.Client, text: string, values: unknown[] = []): Promise<pg.QueryResult<T>> {
+    lastQuery = Date.now();
     try {
       return await client.query<T>(text, values);
     } catch (err) {
@@ -141,6 +177,7 @@ export function createOutboxStore(databaseUrl: string, onError: (err: Error) => 
       wake?.();
     },
     async close() {
+      clearInterval(heartbeat);
       wake?.();
       const s = session;
       session = null;

@@ -71,6 +71,29 @@ describe("outbox store", () => {
     await b.close();
   });
 
+  test("when the network to the leader goes silent (no reset), PostgreSQL ends its session and the standby leads within 30 s", async () => {
+    const { startTcpProxy } = await import("../support/tcp-proxy.ts");
+    const target = new URL(url);
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const viaProxy = url.replace(`${target.hostname}:${target.port || 5432}`, `127.0.0.1:${proxy.port}`);
+    const a = createOutboxStore(viaProxy, () => {});
+    const b = createOutboxStore(url, () => {});
+    try {
+      expect(await a.tryLead()).toBe(true);
+      expect(await b.tryLead()).toBe(false);
+      const silentSince = Date.now();
+      proxy.blackhole(); // no byte and no close passes: the server sees an idle, open session
+      await waitFor(() => b.tryLead(), 30_000, "the standby to lead"); // the time is the behaviour: the requirement is 30 s
+      console.log(`standby leads ${Date.now() - silentSince} ms after the leader's network went silent`);
+      // The old leader reads nothing: its query times out on the dead connection.
+      await expect(a.fetchUnsent(10)).rejects.toThrow();
+    } finally {
+      proxy.stop();
+      await a.close();
+      await b.close();
+    }
+  }, 60_000);
+
   test("a commit's NOTIFY wakes a waiting relay, also when it came between the fetch and the wait", async () => {
     const store = createOutboxStore(url, () => {});
     expect(await store.tryLead()).toBe(true); // opens the session and LISTENs

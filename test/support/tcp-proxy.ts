@@ -29,9 +29,11 @@ function flush(end: End) {
 export async function startTcpProxy(target: { host: string; port: number }) {
   let upstream = target;
   let paused = false;
+  let blackhole = false;
   const pipes = new Set<Pipe>();
   const close = (pipe: Pipe) => {
-    if (pipe.closed) return;
+    // A dead network carries no FIN either: the other side stays open, none the wiser.
+    if (pipe.closed || blackhole) return;
     pipe.closed = true;
     pipes.delete(pipe);
     pipe.client.socket?.end();
@@ -91,8 +93,14 @@ export async function startTcpProxy(target: { host: string; port: number }) {
     pause() {
       paused = true;
     },
+    /** A network gone silent: no byte passes, and no close reaches the other side, until resume(). */
+    blackhole() {
+      paused = true;
+      blackhole = true;
+    },
     resume() {
       paused = false;
+      blackhole = false;
       for (const pipe of pipes) {
         flush(pipe.server);
         flush(pipe.client);
@@ -108,6 +116,7 @@ export async function startTcpProxy(target: { host: string; port: number }) {
     },
     connections: () => pipes.size,
     stop() {
+      blackhole = false;
       for (const pipe of [...pipes]) close(pipe);
       listener.stop(true);
     },
