@@ -29,6 +29,8 @@ export type AppDeps = {
   /** Bearer token of the admin routes; null or absent: open (development only; config enforces it). */
   adminToken?: string | null;
   lease?: QueryDeps["lease"];
+  /** Cache "no such product" for unknown ids (default true). */
+  negativeCache?: boolean;
 };
 
 export const defaultContext: DecideContext = { now: () => new Date(), newId: () => crypto.randomUUID() };
@@ -38,7 +40,7 @@ export function createApp(deps: AppDeps) {
   const bodyLimitBytes = deps.bodyLimitBytes ?? 64 * 1024;
   const metrics = createApiMetrics({ pendingWriteThrough: () => deps.writer?.pendingCount() ?? 0 });
   deps.cache.onEpochChange(() => metrics.fenceMoved());
-  const queries = createQueries({ store: deps.store, cache: deps.cache, logger: deps.logger, observe: metrics.observer, lease: deps.lease });
+  const queries = createQueries({ store: deps.store, cache: deps.cache, logger: deps.logger, observe: metrics.observer, lease: deps.lease, negativeCache: deps.negativeCache });
   const app = new Elysia({ normalize: false }) // unknown fields are refused, not silently dropped
     .onError(mapError(deps.logger))
     .use(

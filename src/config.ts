@@ -17,6 +17,8 @@ export type Config = {
     commandTimeoutMs: number;
     /** How often the namespace's fence is verified while connected (also after every reconnect). */
     fenceCheckMs: number;
+    /** Lifetime of a cached "no such product"; 0 turns negative caching off. */
+    negativeTtlSeconds: number;
   };
   bodyLimitBytes: number;
   logLevel: string;
@@ -74,6 +76,7 @@ export function loadConfig(env: Env = process.env): Config {
       writeThrough: bool(env, "CACHE_WRITE_THROUGH", true),
       commandTimeoutMs: int(env, "REDIS_COMMAND_TIMEOUT_MS", 250, 10, 60_000),
       fenceCheckMs: int(env, "CACHE_FENCE_CHECK_MS", 1000, 50, 60_000),
+      negativeTtlSeconds: int(env, "CACHE_NEGATIVE_TTL_SECONDS", 30, 0, 24 * 3600),
     },
     bodyLimitBytes: int(env, "BODY_LIMIT_BYTES", 64 * 1024, 1024, 10 * 1024 * 1024),
     logLevel: str(env, "LOG_LEVEL", "info", /^(fatal|error|warn|info|debug|trace|silent)$/),

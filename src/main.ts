@@ -50,6 +50,7 @@ const app = createApp({
   replay,
   adminToken: config.adminToken,
   lease: config.lease,
+  negativeCache: config.cache.negativeTtlSeconds > 0,
 }).listen({
   hostname: config.host,
   port: config.port,

@@ -3,7 +3,8 @@
 // say so); everything in TypeScript that reads or writes raw Redis values goes through here.
 //
 // Entry:  "<version>|<kind>|<epoch>|<payload>"
-//   kind   p product (payload: its JSON), t tombstone (deleted), m invalidation marker
+//   kind   p product (payload: its JSON), t tombstone (deleted), m invalidation marker,
+//          n no such product (version 0: an id that was never created; a short TTL)
 //   epoch  the fence epoch of the namespace when the entry was written ("-": the fence was missing)
 // Fence:  "<epoch>|<run_id>"  (one key per namespace, no expiry)
 //   epoch  lower-case base 36, made by lua/fence-1.lua when it arms the fence
@@ -23,7 +24,7 @@ export const entryKeyPattern = (prefix: string, namespace: string) => `${prefix}
 /** The epoch stamped on entries written while the namespace had no fence (markers only). */
 export const NO_EPOCH = "-";
 
-const ENTRY = /^(\d{1,15})\|([ptm])\|([0-9a-z]+|-)\|/;
+const ENTRY = /^(\d{1,15})\|([ptmn])\|([0-9a-z]+|-)\|/;
 const FENCE = /^([0-9a-z]+)\|([0-9a-f]+)$/;
 
 export function encodeEntry(e: StoredEntry): string {
@@ -36,7 +37,7 @@ export function decodeEntry(raw: string | null | undefined): StoredEntry | null 
   const m = ENTRY.exec(raw);
   if (!m) return null;
   const version = Number(m[1]);
-  if (version < 1) return null;
+  if (version < 1 && !(version === 0 && m[2] === "n")) return null;
   return { version, kind: m[2] as CacheKind, epoch: m[3]!, payload: raw.slice(m[0].length) };
 }
 

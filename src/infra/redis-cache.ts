@@ -36,6 +36,8 @@ export type RedisCacheOptions = {
   ttlSeconds: number;
   /** How often the fence is verified while connected (it also is after every reconnect). */
   fenceCheckMs?: number;
+  /** Lifetime of a "no such product" entry (default 30 s). */
+  negativeTtlSeconds?: number;
 };
 
 /**
@@ -98,6 +100,8 @@ function build(client: Redis, options: RedisCacheOptions): ProductCache {
   }
   const redis = client as unknown as CasRedis;
   const ttlMs = options.ttlSeconds * 1000;
+  const negativeTtlMs = (options.negativeTtlSeconds ?? 30) * 1000;
+  const ttlOf = (e: CacheEntry) => (e.kind === "n" ? negativeTtlMs : ttlMs);
   const key = (id: string) => cacheKey(options.keyPrefix, options.namespace, id);
   const fence = fenceKey(options.keyPrefix, options.namespace);
 
@@ -160,7 +164,7 @@ function build(client: Redis, options: RedisCacheOptions): ProductCache {
     return replies.map(toResult);
   };
   const cas = (id: string, e: CacheEntry, mode: "set" | "advance" | "mark", writerEpoch = "") =>
-    redis.casSet(key(id), fence, e.version, e.kind, e.payload, ttlMs, mode, writerEpoch);
+    redis.casSet(key(id), fence, e.version, e.kind, e.payload, ttlOf(e), mode, writerEpoch);
 
   return {
     epoch: () => epoch,

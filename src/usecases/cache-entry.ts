@@ -20,9 +20,12 @@ export function entryForView(view: ProductView): CacheEntry {
 
 export const tombstone = (version: number): CacheEntry => ({ version, kind: "t", payload: "" });
 export const marker = (version: number): CacheEntry => ({ version, kind: "m", payload: "" });
+/** "No such product": version 0, so the create of the id (version 1) replaces it. */
+export const absent = (): CacheEntry => ({ version: 0, kind: "n", payload: "" });
 
 /**
- * Whether a stored entry may answer a read: real data (a product or a tombstone, not a marker),
+ * Whether a stored entry may answer a read: real data (a product, a tombstone, or "no such
+ * product"; not a marker),
  * written under the namespace's current fence epoch (an entry from before a detected loss of Redis
  * data may be older than what was served before the loss), and at least `minVersion` if given.
  */

@@ -54,8 +54,11 @@ export interface ReplaySource {
   maxVersions(ids: readonly string[]): Promise<Map<string, number>>;
 }
 
-export type CacheKind = "p" | "t" | "m";
-/** One cache entry: a product ("p", payload = its JSON), a tombstone ("t") or a marker ("m"). */
+export type CacheKind = "p" | "t" | "m" | "n";
+/**
+ * One cache entry: a product ("p", payload = its JSON), a tombstone ("t"), a marker ("m"), or "no
+ * such product" ("n", version 0: an id never created, kept for CACHE_NEGATIVE_TTL_SECONDS).
+ */
 export type CacheEntry = { version: number; kind: CacheKind; payload: string };
 /** An entry as stored: with the fence epoch of its namespace when it was written. */
 export type StoredEntry = CacheEntry & { epoch: string };

@@ -4,7 +4,7 @@
 import type { Logger } from "pino";
 import type { ProductEvent } from "../catalog/events.ts";
 import type { ProductState } from "../catalog/product.ts";
-import { entryFor, isServable } from "./cache-entry.ts";
+import { absent, entryFor, isServable } from "./cache-entry.ts";
 import { setTimeout as sleep } from "node:timers/promises";
 import { noopObserver, type CacheEntry, type CacheObserver, type EventStore, type ProductCache } from "./ports.ts";
 
@@ -19,6 +19,8 @@ export type QueryDeps = {
    * than fail. `waitMs: 0` turns it off.
    */
   lease?: { leaseMs: number; waitMs: number; pollMs?: number };
+  /** Cache "no such product" for ids PostgreSQL does not know (default true). */
+  negativeCache?: boolean;
 };
 
 /**
@@ -37,6 +39,7 @@ export function createQueries(deps: QueryDeps) {
   const { store, cache, logger } = deps;
   const observe = deps.observe ?? noopObserver;
   const lease = deps.lease ?? { leaseMs: 2000, waitMs: 200 };
+  const negative = deps.negativeCache ?? true;
   // Concurrent misses on one key in this process share one database read and one fill.
   const inFlight = new Map<string, Promise<ProductRead>>();
 
@@ -74,11 +77,26 @@ export function createQueries(deps: QueryDeps) {
     });
   }
 
+  /** "No such product" for ids PostgreSQL does not know (version 0: their create replaces it). */
+  async function fillAbsent(ids: readonly string[], epoch: string | null): Promise<boolean> {
+    if (ids.length === 0) return true;
+    if (epoch === null) return false;
+    return cached("fill", false, async () => {
+      const results = await cache.putMany(ids.map((id) => ({ id, entry: absent() })), epoch);
+      for (const r of results) observe.fill(r.outcome);
+      return results.every((r) => r.outcome === "stored" || r.outcome === "older");
+    });
+  }
+
   async function readDatabase(id: string): Promise<ProductRead> {
     const epoch = cache.epoch(); // before the read: see fill
     const state = await store.loadState(id);
     observe.dbRead(1);
-    if (!state) return { found: false, cache: "miss", stored: false };
+    if (!state) {
+      // Cached as "no such product" for a short while: a storm of unknown ids costs PostgreSQL one
+      // read per id per CACHE_NEGATIVE_TTL_SECONDS, and the lease's waiters get the answer at once.
+      return { found: false, cache: "miss", stored: negative ? await fillAbsent([id], epoch) : false };
+    }
     const stored = await fill([state], epoch);
     // Serve what PostgreSQL said even when the fill was refused: it was current when read.
     return fromEntry(entryFor(state), "miss", stored);
@@ -151,6 +169,10 @@ export function createQueries(deps: QueryDeps) {
         const states = await store.loadStates(misses);
         observe.dbRead(misses.length);
         await fill(states, epoch);
+        if (negative) {
+          const known = new Set(states.map((s) => s.id));
+          await fillAbsent(misses.filter((id) => !known.has(id)), epoch);
+        }
         for (const s of states) byId.set(s.id, entryFor(s));
       }
       const items: string[] = [];

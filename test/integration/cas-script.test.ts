@@ -129,6 +129,21 @@ describe("advance: a consumer's states", () => {
   });
 });
 
+describe("absent: an id never created", () => {
+  test("is version 0: any write of the product replaces it, and a consumer's state over it is only a marker", async () => {
+    const id = newId();
+    const absent = { version: 0, kind: "n" as const, payload: "" };
+    expect(await cache.put(id, absent, epoch)).toEqual(ok(0));
+    expect(isServable(await cache.get(id), cache.epoch())).toBe(true);
+    expect(await redis.pttl(key(id))).toBeLessThanOrEqual(30_000); // the short negative TTL
+    expect(await cache.advance([{ id, entry: product(1) }])).toEqual([{ applied: true, version: 1, outcome: "marked" }]);
+    const other = newId();
+    await cache.put(other, absent, epoch);
+    expect(await cache.put(other, product(1), epoch)).toEqual(ok(1)); // the create's write-through
+    expect(await cache.put(other, absent, epoch)).toEqual(older(1));
+  });
+});
+
 describe("mark: invalidations", () => {
   test("raise the version, never lower it, and never replace data of their own version", async () => {
     const id = newId();

@@ -77,3 +77,27 @@ describe("a miss while another instance holds the fill lease", () => {
     await first;
   });
 });
+
+describe("an id that was never created", () => {
+  test("is cached as absent: the lease holder's waiters get the 404 at once, a storm costs one database read, and the create wins", async () => {
+    const id = h.id("ghost");
+    const a = instance(2000);
+    const b = instance(2000);
+    const release = a.hold();
+    const first = a.get(id); // takes the lease, reads nothing, waits
+    await Bun.sleep(50);
+    const started = performance.now();
+    const second = b.get(id); // finds the lease: polls the cache
+    release();
+    expect((await first).status).toBe(404);
+    expect((await second).status).toBe(404);
+    expect(performance.now() - started).toBeLessThan(1000); // not the whole 2 s wait: released by the "absent" entry
+    const storm = await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 ? a : b).get(id)));
+    expect(storm.every((r) => r.status === 404 && r.cache === "hit")).toBe(true);
+    expect([a.reads(), b.reads()]).toEqual([1, 0]); // one database read for 102 requests
+    expect(await h.cached(id)).toBe("0|n|");
+
+    const created = await h.create({ id }); // version 1 replaces "absent" (version 0)
+    expect(await a.get(id)).toEqual({ status: 200, cache: "hit", body: created });
+  });
+});

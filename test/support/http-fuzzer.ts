@@ -175,9 +175,10 @@ export async function fuzzHttp(h: Harness, requests: number, seed = Date.now()):
   const report: FuzzReport = { requests: 0, byStatus: {}, invalid: 0, serverErrors: [], changedOn4xx: [], acceptedInvalid: [] };
 
   const counts = async () => (await h.prisma.$queryRaw<{ e: bigint; o: bigint }[]>`SELECT (SELECT count(*) FROM events) AS e, (SELECT count(*) FROM outbox) AS o`)[0]!;
-  // The targeted product's snapshot and cache entry. A read answered 4xx (a deleted product) may
-  // still fill the cache with the current state: that is a projection of the truth, not a change,
-  // so a cache entry that moved to exactly the snapshot's version counts as unchanged.
+  // The targeted product's snapshot and cache entry. A read answered 4xx (a deleted or unknown
+  // product) may still fill the cache with the current state: that is a projection of the truth,
+  // not a change, so a cache entry that moved to exactly the snapshot's version (or to "no such
+  // product" for an id without a snapshot) counts as unchanged.
   const targetState = async (id?: string) => {
     if (!id) return "";
     const snapshot = await h.prisma.productSnapshot.findUnique({ where: { id }, select: { version: true, deleted: true } });
@@ -188,7 +189,10 @@ export async function fuzzHttp(h: Harness, requests: number, seed = Date.now()):
     if (!before || !after) return false;
     const a = JSON.parse(before) as { snapshot: { version: number } | null; cached: string | null };
     const b = JSON.parse(after) as { snapshot: { version: number } | null; cached: string | null };
-    return JSON.stringify(a.snapshot) === JSON.stringify(b.snapshot) && b.snapshot !== null && b.cached?.startsWith(`${b.snapshot.version}|`) === true;
+    if (JSON.stringify(a.snapshot) !== JSON.stringify(b.snapshot)) return false;
+    // An unknown id answered 404 may be cached as "no such product" (version 0).
+    if (b.snapshot === null) return b.cached?.startsWith("0|n|") === true;
+    return b.cached?.startsWith(`${b.snapshot.version}|`) === true;
   };
 
   for (const r of samples) {

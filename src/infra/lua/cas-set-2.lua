@@ -4,16 +4,16 @@
 -- KEYS[1]  the entry's key
 -- KEYS[2]  the namespace's fence key ("<epoch>|<run_id>", see cache-format.ts and fence-1.lua)
 -- ARGV[1]  version of the entry (integer >= 1)
--- ARGV[2]  kind: "p" product, "t" tombstone, "m" marker
+-- ARGV[2]  kind: "p" product, "t" tombstone, "m" marker, "n" no such product (version 0)
 -- ARGV[3]  payload: the product's JSON for "p", empty otherwise
 -- ARGV[4]  time to live in milliseconds; 0 keeps the entry without expiry
 -- ARGV[5]  mode, by how much the writer knows:
 --          "set"     the writer read this state from PostgreSQL (fill, replay) or committed it
 --                    (write-through) after it learnt the fence epoch ARGV[6]; refused ("fenced")
 --                    unless the fence still holds that epoch, i.e. no loss was detected since.
---          "advance" a consumer's state from an event: it is newer than real data of the current
---                    epoch, but may be older than the truth (a backlog), so over anything else (no
---                    entry, a marker, another epoch) it is stored as a marker of its version.
+--          "advance" a consumer's state from an event: it is newer than real data ("p" or "t") of
+--                    the current epoch, but may be older than the truth (a backlog), so over anything
+--                    else (no entry, a marker, "n", another epoch) it is stored as a marker of its version.
 --          "mark"    an invalidation: a marker "version N exists; nothing older may be filled".
 -- ARGV[6]  ("set" only) the fence epoch the writer learnt before it read or committed its data
 --
@@ -41,7 +41,7 @@ end
 local current = redis.call('GET', KEYS[1])
 local cv, ck, ce
 if current then
-  local v, k, e = string.match(current, '^(%d+)|([ptm])|([0-9a-z%-]+)|')
+  local v, k, e = string.match(current, '^(%d+)|([ptmn])|([0-9a-z%-]+)|')
   cv, ck, ce = tonumber(v), k, e
 end
 if cv then
@@ -53,7 +53,7 @@ if cv then
   end
 end
 local code = 1
-if mode == 'advance' and not (cv and ck ~= 'm' and epoch and ce == epoch) then
+if mode == 'advance' and not (cv and (ck == 'p' or ck == 't') and epoch and ce == epoch) then
   kind = 'm'
   payload = ''
   code = 3
