@@ -14,7 +14,7 @@ const logger = createLogger(config.logLevel, { process: "consumer", namespace: c
 const registry = createRegistry({ process: "consumer", namespace: config.namespace, mode: config.mode });
 const events = new Counter({
   name: "catalog_consumer_events_total",
-  help: "Events by outcome: applied (the state, or in evict mode the marker, went in), applied_as_marker (rebuild mode: the key held no current data, so the version went in as a marker), skipped_older (the cache already had that version or newer), dead_lettered",
+  help: "Events by outcome: applied (the state, or in evict mode the marker, went in), applied_as_marker (rebuild mode: the key held no current data, so the version went in as a marker), skipped_older (the cache already had that version or newer), dead_lettered, fenced_unreadable (dead-lettered, but its version went in as a marker: a newer schema or an unknown type)",
   labelNames: ["outcome", "reason"],
   registers: [registry],
 });
@@ -64,6 +64,7 @@ const consume = createEventConsumer({
     },
     skippedOlder: () => events.inc({ outcome: "skipped_older", reason: "" }),
     deadLettered: (reason) => events.inc({ outcome: "dead_lettered", reason }),
+    fencedUnreadable: (reason) => events.inc({ outcome: "fenced_unreadable", reason }),
     cacheError: () => cacheErrors.inc(),
   },
 });

@@ -3,6 +3,9 @@
 //   node scripts/kafka-tool.ts delete TOPIC                delete a topic
 //   node scripts/kafka-tool.ts dump TOPIC                  print every message as a JSON line, then exit
 //   node scripts/kafka-tool.ts produce TOPIC               send JSON lines from stdin: {key?, value, headers?}
+//   node scripts/kafka-tool.ts redrive DLQ [GROUP]         send the dead letters (of one consumer group, or all)
+//                                                          back to the topic they came from, as they were
+//                                                          (their x-dlq-* headers dropped), e.g. after an upgrade
 // Env: KAFKA_BROKERS (default 127.0.0.1:9092).
 import { createInterface } from "node:readline";
 import kafkaJs from "@confluentinc/kafka-javascript";
@@ -34,29 +37,30 @@ async function remove() {
  * is librdkafka's partition EOF (read_committed: aborted transactions and their markers are
  * skipped, so the high watermark cannot serve as the end once the relay publishes in transactions).
  */
-async function dump() {
+type Dumped = { partition: number; offset: string; key: string | null; value: string | null; headers: Record<string, string> };
+async function collect(name: string): Promise<Dumped[]> {
   const admin = kafka.admin();
   await admin.connect();
-  const ends = await admin.fetchTopicOffsets(topic!);
+  const ends = await admin.fetchTopicOffsets(name);
   await admin.disconnect();
   const partitions = ends.filter((p) => Number(p.high) > Number(p.low)).map((p) => p.partition);
-  if (partitions.length === 0) return;
+  if (partitions.length === 0) return [];
   const consumer = new kafkaJs.KafkaConsumer(
     { "group.id": `dump-${process.pid}-${Date.now()}`, "metadata.broker.list": brokers.join(","), "enable.partition.eof": true, "enable.auto.commit": false, "isolation.level": "read_committed" },
     { "auto.offset.reset": "earliest" },
   );
-  const lines: string[] = [];
+  const out: Dumped[] = [];
   const remaining = new Set(partitions);
   await new Promise<void>((resolve, reject) => {
     consumer.on("event.error", reject);
     consumer.on("ready", () => {
-      consumer.assign(partitions.map((partition) => ({ topic: topic!, partition, offset: 0 })));
+      consumer.assign(partitions.map((partition) => ({ topic: name, partition, offset: 0 })));
       consumer.consume();
     });
     consumer.on("data", (m) => {
       const headers: Record<string, string> = {};
       for (const h of m.headers ?? []) for (const [k, v] of Object.entries(h)) headers[k] = String(v);
-      lines.push(JSON.stringify({ partition: m.partition, offset: String(m.offset), key: m.key?.toString() ?? null, value: m.value?.toString() ?? null, headers }));
+      out.push({ partition: m.partition, offset: String(m.offset), key: m.key?.toString() ?? null, value: m.value?.toString() ?? null, headers });
     });
     consumer.on("partition.eof", ({ partition }) => {
       remaining.delete(partition);
@@ -65,8 +69,42 @@ async function dump() {
     consumer.connect();
   });
   await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
+  return out;
+}
+
+async function dump() {
+  const lines = (await collect(topic!)).map((m) => JSON.stringify(m));
   // One write, finished before the process exits (process.exit would cut a pipe's pending output).
   if (lines.length) await new Promise<void>((resolve) => process.stdout.write(lines.join("\n") + "\n", () => resolve()));
+}
+
+/**
+ * Each dead letter goes back to the topic named in its x-dlq-source header, with its key, value and
+ * original headers, plus x-redriven-from (DLQ/partition/offset). Consumers handle what they can
+ * read now, and dead-letter the rest again; versions make the repeats harmless.
+ */
+async function redrive() {
+  const group = arg;
+  const letters = (await collect(topic!)).filter((m) => !group || m.headers["x-dlq-group"] === group);
+  const byTopic = new Map<string, { key: string | null; value: string; headers: Record<string, string> }[]>();
+  for (const m of letters) {
+    const source = m.headers["x-dlq-source"]?.split("/")[0];
+    if (!source) continue;
+    const headers = Object.fromEntries(Object.entries(m.headers).filter(([k]) => !k.startsWith("x-dlq-")));
+    headers["x-redriven-from"] = `${topic}/${m.partition}/${m.offset}`;
+    byTopic.set(source, [...(byTopic.get(source) ?? []), { key: m.key, value: m.value ?? "", headers }]);
+  }
+  if (byTopic.size === 0) {
+    console.error(`kafka-tool redrive ${topic}: no dead letters${group ? ` of group ${group}` : ""}`);
+    return;
+  }
+  const producer = kafka.producer({ kafkaJS: { idempotent: true, allowAutoTopicCreation: false } });
+  await producer.connect();
+  for (const [to, messages] of byTopic) {
+    await producer.send({ topic: to, messages });
+    console.error(`kafka-tool redrive ${topic}: ${messages.length} message(s) sent back to ${to}`);
+  }
+  await producer.disconnect();
 }
 
 async function produce() {
@@ -80,9 +118,9 @@ async function produce() {
   await producer.disconnect();
 }
 
-const commands: Record<string, () => Promise<void>> = { create, delete: remove, dump, produce };
+const commands: Record<string, () => Promise<void>> = { create, delete: remove, dump, produce, redrive };
 if (!topic || !command || !commands[command]) {
-  console.error("usage: node scripts/kafka-tool.ts create|delete|dump|produce TOPIC [PARTITIONS]");
+  console.error("usage: node scripts/kafka-tool.ts create|delete|dump|produce TOPIC [PARTITIONS] | redrive DLQ [GROUP]");
   process.exit(2);
 }
 try {

@@ -19,6 +19,8 @@ export type ConsumeDeps = {
     applied(latencySeconds: number, outcome: "stored" | "marked"): void;
     skippedOlder(): void;
     deadLettered(reason: PoisonReason): void;
+    /** An event it cannot read (newer schema, unknown type) fenced the cache with a marker of its version. */
+    fencedUnreadable(reason: PoisonReason): void;
     cacheError(): void;
   };
   /** True once shutdown began: stop retrying, let the message come again after restart. */
@@ -42,6 +44,7 @@ export function createEventConsumer(deps: ConsumeDeps) {
   const now = deps.now ?? Date.now;
   return async function consumeBatch(messages: readonly RawMessage[]): Promise<void> {
     const good: { envelope: EventEnvelope; entry: CacheEntry }[] = [];
+    const unreadable: { id: string; version: number; reason: PoisonReason }[] = [];
     for (const message of messages) {
       const decoded = decodeEvent(message.key, message.value);
       if (decoded.ok) {
@@ -60,14 +63,21 @@ export function createEventConsumer(deps: ConsumeDeps) {
       );
       await deps.deadLetter(message, decoded.reason, decoded.detail);
       deps.observe.deadLettered(decoded.reason);
+      // Still a fence: whatever this version says, nothing older may be served once it exists.
+      if (decoded.fence) unreadable.push({ id: decoded.fence.productId, version: decoded.fence.version, reason: decoded.reason });
     }
-    if (good.length === 0) return;
+    if (good.length === 0 && unreadable.length === 0) return;
     for (let attempt = 1; ; attempt++) {
       try {
-        const results =
-          deps.mode === "evict"
-            ? await deps.cache.mark(good.map((g) => ({ id: g.envelope.productId, version: g.envelope.version })))
-            : await deps.cache.advance(good.map((g) => ({ id: g.envelope.productId, entry: g.entry })));
+        const [results] = await Promise.all([
+          good.length === 0
+            ? []
+            : deps.mode === "evict"
+              ? deps.cache.mark(good.map((g) => ({ id: g.envelope.productId, version: g.envelope.version })))
+              : deps.cache.advance(good.map((g) => ({ id: g.envelope.productId, entry: g.entry }))),
+          unreadable.length ? deps.cache.mark(unreadable) : [],
+        ]);
+        for (const u of unreadable) deps.observe.fencedUnreadable(u.reason);
         const at = now();
         results.forEach((r, i) => {
           if (r.applied) deps.observe.applied((at - Date.parse(good[i]!.envelope.occurredAt)) / 1000, r.outcome === "marked" ? "marked" : "stored");

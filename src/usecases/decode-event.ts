@@ -8,7 +8,14 @@ export type ConsumerMode = "rebuild" | "evict";
 
 /** Poison reasons are stable words (metric label, DLQ header); `detail` says more. */
 export type PoisonReason = "missing-key" | "malformed-json" | "invalid-envelope" | "unknown-type" | "future-schema" | "key-mismatch";
-export type Decoded = { ok: true; envelope: EventEnvelope } | { ok: false; reason: PoisonReason; detail: string };
+/**
+ * `fence`: an event this consumer cannot read (a newer schema, an unknown type: another version of
+ * the producer during a rolling deploy) whose product and version it can still read; it still
+ * fences the cache with a marker of that version.
+ */
+export type Decoded =
+  | { ok: true; envelope: EventEnvelope }
+  | { ok: false; reason: PoisonReason; detail: string; fence?: { productId: string; version: number } };
 
 const isPositiveInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 1;
 const poison = (reason: PoisonReason, detail: string): Decoded => ({ ok: false, reason, detail });
@@ -34,10 +41,11 @@ export function decodeEvent(key: Uint8Array | null, value: Uint8Array | null): D
   if (typeof parsed !== "object" || parsed === null) return poison("invalid-envelope", "the value is not an object");
   const e = parsed as Partial<EventEnvelope>;
   if (!isPositiveInt(e.schemaVersion)) return poison("invalid-envelope", "schemaVersion must be a positive integer");
+  const fence = typeof e.productId === "string" && e.productId !== "" && e.productId === new TextDecoder().decode(key) && isPositiveInt(e.version) ? { productId: e.productId, version: e.version } : undefined;
   if (e.schemaVersion > SCHEMA_VERSION) {
-    return poison("future-schema", `schema version ${e.schemaVersion} is newer than ${SCHEMA_VERSION}, the newest this consumer reads`);
+    return { ...poison("future-schema", `schema version ${e.schemaVersion} is newer than ${SCHEMA_VERSION}, the newest this consumer reads`), fence } as Decoded;
   }
-  if (typeof e.type !== "string" || !EVENT_TYPES.includes(e.type)) return poison("unknown-type", `unknown event type ${JSON.stringify(e.type)}`);
+  if (typeof e.type !== "string" || !EVENT_TYPES.includes(e.type)) return { ...poison("unknown-type", `unknown event type ${JSON.stringify(e.type)}`), fence } as Decoded;
   if (typeof e.productId !== "string" || e.productId === "") return poison("invalid-envelope", "productId missing");
   if (!isPositiveInt(e.version)) return poison("invalid-envelope", "version must be a positive integer");
   if (typeof e.occurredAt !== "string" || Number.isNaN(Date.parse(e.occurredAt))) return poison("invalid-envelope", "occurredAt must be an ISO time");

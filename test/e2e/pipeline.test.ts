@@ -166,22 +166,38 @@ describe("poison messages", () => {
       { key: id, value: JSON.stringify({ ...good, type: "ProductRenamed" }) },
       { key: id, value: JSON.stringify({ ...good, schemaVersion: 99 }) },
       { key: id, value: JSON.stringify(good) }, // same key, so the same partition, behind the poison
+      // From a newer producer mid-deploy: unreadable here, yet its version still fences both caches.
+      { key: id, value: JSON.stringify({ ...good, eventId: crypto.randomUUID(), version: 2, type: "ProductRenamed", state: { ...good.state, version: 2 } }) },
     ];
     await kafkaTool(["produce", p.topic], lines.map((l) => JSON.stringify(l)).join("\n"));
 
-    // The key was empty, so even in rebuild mode the event goes in as a marker (see consume-event.ts).
-    await waitFor(async () => (await p.cachedEntry("catalog", id)) === "1|m|", 15_000, "the good message in catalog");
-    await waitFor(async () => (await p.cachedEntry("storefront", id)) === "1|m|", 15_000, "the good message in storefront");
+    // The key was empty, so even in rebuild mode the good event went in as a marker (see
+    // consume-event.ts); the unreadable version 2 then raised both namespaces' markers.
+    await waitFor(async () => (await p.cachedEntry("catalog", id)) === "2|m|", 15_000, "the version-2 fence in catalog");
+    await waitFor(async () => (await p.cachedEntry("storefront", id)) === "2|m|", 15_000, "the version-2 fence in storefront");
     const dead = await waitFor(async () => {
       const all = await dumpTopic(p.dlqTopic);
-      return all.length >= 8 ? all : null;
-    }, 15_000, "8 dead letters (4 per group)");
+      return all.length >= 10 ? all : null;
+    }, 15_000, "10 dead letters (5 per group)");
     const byGroup = (group: string) => dead.filter((m) => m.headers["x-dlq-group"] === group).map((m) => m.headers["x-dlq-reason"]).sort();
-    const reasons = ["future-schema", "malformed-json", "missing-key", "unknown-type"];
+    const reasons = ["future-schema", "malformed-json", "missing-key", "unknown-type", "unknown-type"];
     expect(byGroup(`${p.prefix}.catalog`)).toEqual(reasons);
     expect(byGroup(`${p.prefix}.storefront`)).toEqual(reasons);
     expect(dead.every((m) => /^e2e\.[^/]+\/\d+\/\d+$/.test(m.headers["x-dlq-source"]!))).toBe(true);
-    expect(await metric(catalog, /^catalog_consumer_events_total\{outcome="dead_lettered"[^}]*\}/)).toBe(4);
+    expect(await metric(catalog, /^catalog_consumer_events_total\{outcome="dead_lettered"[^}]*\}/)).toBe(5);
+    expect(await metric(catalog, /^catalog_consumer_events_total\{outcome="fenced_unreadable"[^}]*\}/)).toBe(3);
+
+    // After a fix, the dead letters go back: one group's five, to the topic they came from, as they were.
+    await kafkaTool(["redrive", p.dlqTopic, `${p.prefix}.catalog`]);
+    const redriven = await waitFor(async () => {
+      const all = (await dumpTopic(p.topic)).filter((m) => m.headers["x-redriven-from"]);
+      return all.length >= 5 ? all : null;
+    }, 15_000, "the redriven messages on the topic");
+    const poisoned = lines.filter((_, i) => i !== 4); // all but the good, keyed message
+    expect(redriven.map((m) => m.value).sort()).toEqual(poisoned.map((l) => l.value).sort());
+    expect(redriven.some((m) => Object.keys(m.headers).some((k) => k.startsWith("x-dlq-")))).toBe(false);
+    // This consumer still cannot read them: dead-lettered again, by both groups.
+    await waitFor(async () => (await dumpTopic(p.dlqTopic)).length >= 20, 15_000, "the redriven messages dead-lettered again");
   });
 });
 

@@ -167,7 +167,7 @@ describe("when Redis loses data while a consumer has a backlog", () => {
         deadLetter: async () => {
           throw new Error("no poison here");
         },
-        observe: { applied: (_s, outcome) => outcomes.push(outcome), skippedOlder: () => outcomes.push("older"), deadLettered: () => {}, cacheError: () => {} },
+        observe: { applied: (_s, outcome) => outcomes.push(outcome), skippedOlder: () => outcomes.push("older"), deadLettered: () => {}, fencedUnreadable: () => {}, cacheError: () => {} },
       });
       const backlog = (await backlogOf(id)).slice(0, 25);
       for (let i = 0; i < backlog.length; i += 5) {

@@ -43,6 +43,22 @@ describe("decodeEvent", () => {
   });
 });
 
+describe("events from another version of the producer (a rolling deploy)", () => {
+  test("a newer schema or an unknown type is poison that still names a fence: its product and version", () => {
+    for (const value of [{ ...updated, schemaVersion: 2 }, { ...updated, type: "ProductRenamed" }, { schemaVersion: 9, productId: "mug", version: 2, type: "Whatever" }]) {
+      const d = decode(value);
+      expect(d.ok ? null : d.fence).toEqual({ productId: "mug", version: 2 });
+    }
+  });
+
+  test("no fence when the product or version cannot be trusted", () => {
+    for (const [value, key] of [[{ ...updated, schemaVersion: 2 }, "cup"], [{ ...updated, type: "X", version: 0 }, "mug"], [{ ...updated, type: "X", productId: "" }, "mug"]] as const) {
+      const d = decode(value, key);
+      expect(d.ok ? "accepted" : (d.fence ?? "no fence")).toBe("no fence");
+    }
+  });
+});
+
 describe("entryForEvent", () => {
   test("rebuild stores the state exactly as the api would, whatever the key order it travelled in", () => {
     const shuffled = Object.fromEntries(Object.entries(view).reverse());
