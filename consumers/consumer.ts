@@ -93,6 +93,22 @@ onFatal = (message) => {
     replacing = false;
   })();
 };
+// A safety net for a member left without partitions (seen once after a broker restart: partitions
+// revoked as lost, and no rejoin): no assignment for WATCHDOG_MS while running, and the client is
+// replaced as after a fatal error. (A surplus member of a group with fewer partitions than members
+// is replaced too, harmlessly: with static membership it rejoins without a rebalance.)
+const WATCHDOG_MS = 60_000;
+let unassignedSince: number | null = null;
+const watchdog = setInterval(() => {
+  if (stopping || replacing) return (unassignedSince = null);
+  if (consumer.assigned() > 0) return (unassignedSince = null);
+  unassignedSince ??= Date.now();
+  if (Date.now() - unassignedSince >= WATCHDOG_MS) {
+    unassignedSince = null;
+    onFatal(`no partitions assigned for ${WATCHDOG_MS / 1000} s`);
+  }
+}, 5000);
+watchdog.unref();
 const metrics = await serveMetrics(registry, config.metricsPort, config.metricsHost);
 logger.info({ group: config.groupId, topic: config.topic, metricsPort: metrics.port }, "consumer started");
 

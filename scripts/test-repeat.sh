@@ -37,7 +37,7 @@ failures=0
 for ((i = 1; i <= runs; i++)); do
   t0=$SECONDS
   log="$dir/run-$i.log"
-  "$dir/.tools/node_modules/.bin/bun" test "${paths[@]}" >"$log" 2>&1
+  "$dir/.tools/node_modules/.bin/bun" test --timeout 60000 "${paths[@]}" >"$log" 2>&1
   code=$?
   passed=$(grep -E '^ *[0-9]+ pass$' "$log" | tail -n 1 | tr -dc '0-9')
   failed=$(grep -E '^ *[0-9]+ fail$' "$log" | tail -n 1 | tr -dc '0-9')

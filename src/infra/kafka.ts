@@ -66,6 +66,9 @@ export type Producer = Awaited<ReturnType<typeof createProducer>>;
  * backoff (below); one transaction per batch. `connect()` runs initTransactions, which is what fences: it aborts the transaction an
  * older producer of the same id left open, and that producer's next request fails as fenced.
  */
+/** Longest a batch's transaction may take before its producer is replaced (message.timeout.ms is 30 s). */
+const PUBLISH_DEADLINE_MS = 20_000;
+
 export function createOutboxPublisher(newKafka: () => KafkaClient, topic: string, transactionalId: string, logger: Logger): OutboxPublisher {
   type TxProducer = ReturnType<KafkaClient["producer"]>;
   let producer: TxProducer | null = null;
@@ -94,13 +97,30 @@ export function createOutboxPublisher(newKafka: () => KafkaClient, topic: string
     },
     async publish(messages: readonly KafkaMessage[]) {
       if (!producer) throw new Error("the producer is not open");
-      const tx = await producer.transaction();
+      const p = producer;
+      // A deadline over the whole transaction: across a broker restart the client was seen here
+      // waiting on a send for over a minute. Past it the relay closes this producer and the next
+      // pass opens a new one, whose initTransactions aborts whatever this one left open.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`the transaction did not complete in ${PUBLISH_DEADLINE_MS} ms`)), PUBLISH_DEADLINE_MS);
+      });
       try {
-        await tx.send({ topic, messages: messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers })) });
-        await tx.commit();
-      } catch (err) {
-        await tx.abort().catch(() => {});
-        throw err;
+        await Promise.race([
+          (async () => {
+            const tx = await p.transaction();
+            try {
+              await tx.send({ topic, messages: messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers })) });
+              await tx.commit();
+            } catch (err) {
+              await tx.abort().catch(() => {});
+              throw err;
+            }
+          })(),
+          deadline,
+        ]);
+      } finally {
+        clearTimeout(timer);
       }
     },
     async close() {
@@ -127,7 +147,9 @@ export type ConsumedMessage = {
  * maxWaitTimeInMs=100 bounds how long an idle fetch waits at the broker (data returns at once).
  * With an `instanceId` the member is static: restarted with the same id (after a crash or a
  * deploy) it gets its partitions back at once instead of after a rebalance; a member that dies
- * for good hands them over after sessionTimeout (10 s).
+ * for good hands them over after sessionTimeout (30 s: longer than a broker restart, which with
+ * 10 s was seen here to time the session out, revoke the partitions, and leave the member never
+ * rejoining).
  */
 export async function createConsumer(
   kafka: KafkaClient,
@@ -141,8 +163,8 @@ export async function createConsumer(
       autoCommit: true,
       autoCommitInterval: 1000,
       maxWaitTimeInMs: 100,
-      sessionTimeout: 10_000,
-      heartbeatInterval: 1000,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3000,
     },
     ...(opts.instanceId ? { "group.instance.id": opts.instanceId } : {}),
   });
@@ -167,5 +189,15 @@ export async function createConsumer(
       );
     },
   });
-  return { disconnect: () => consumer.disconnect() };
+  return {
+    disconnect: () => consumer.disconnect(),
+    /** Partitions assigned to this member now. */
+    assigned: (): number => {
+      try {
+        return consumer.assignment().length;
+      } catch {
+        return 0;
+      }
+    },
+  };
 }

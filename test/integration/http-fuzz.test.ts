@@ -9,8 +9,10 @@ afterAll(() => h.close());
 
 test("generated requests from the OpenAPI document: never a 5xx, invalid ones refused, and a 4xx changes nothing", async () => {
   const requests = Number(process.env.FUZZ_REQUESTS ?? 3000);
-  const report = await fuzzHttp(h, requests, Number(process.env.FUZZ_SEED ?? Date.now()));
-  console.log(`fuzz: ${report.requests} requests, ${report.invalid} invalid by construction, statuses ${JSON.stringify(report.byStatus)}`);
+  const seed = Number(process.env.FUZZ_SEED ?? Date.now());
+  console.log(`fuzz seed ${seed} (repeat a run with FUZZ_SEED=${seed})`); // printed first, so a failing run names it
+  const report = await fuzzHttp(h, requests, seed);
+  console.log(`fuzz: seed ${seed}, ${report.requests} requests, ${report.invalid} invalid by construction, statuses ${JSON.stringify(report.byStatus)}`);
   expect({ serverErrors: report.serverErrors.slice(0, 5), changedOn4xx: report.changedOn4xx.slice(0, 5), acceptedInvalid: report.acceptedInvalid.slice(0, 5) }).toEqual({
     serverErrors: [],
     changedOn4xx: [],
