@@ -16,6 +16,7 @@
 import Redis from "ioredis";
 import pg from "pg";
 import { decodeEntry, decodeFence, fenceKey, cacheKey } from "../../src/infra/cache-format.ts";
+import { isServable } from "../../src/usecases/cache-entry.ts";
 
 export type CheckerOptions = {
   databaseUrl: string;
@@ -126,7 +127,7 @@ export async function startConsistencyChecker(opts: CheckerOptions) {
     const seenAt = Date.now();
     keys.forEach(({ k, ns }, i) => {
       const entry = decodeEntry(values[opts.namespaces.length + i]);
-      const servable = entry !== null && entry.kind !== "m" && entry.epoch === epochs.get(ns);
+      const servable = isServable(entry, epochs.get(ns) ?? null);
       if (entry) {
         const before = lastRaw.get(k);
         const top = maxServable.get(k);

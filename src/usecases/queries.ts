@@ -65,28 +65,20 @@ export function createQueries(deps: QueryDeps) {
    * Fills what was read from PostgreSQL after the fence epoch `epoch` was learnt (null: the cache
    * was not usable then, so nothing is filled). Refused when a newer version is cached, or when
    * the fence moved since: then the read may predate a loss of Redis data. Returns whether the
-   * cache holds every state's version (or a newer one) afterwards.
+   * cache holds every entry's version (or a newer one) afterwards.
    */
-  async function fill(states: readonly ProductState[], epoch: string | null): Promise<boolean> {
-    if (states.length === 0) return true;
+  async function fillEntries(items: readonly { id: string; entry: CacheEntry }[], epoch: string | null): Promise<boolean> {
+    if (items.length === 0) return true;
     if (epoch === null) return false;
     return cached("fill", false, async () => {
-      const results = await cache.putMany(states.map((s) => ({ id: s.id, entry: entryFor(s) })), epoch);
+      const results = await cache.putMany(items, epoch);
       for (const r of results) observe.fill(r.outcome);
       return results.every((r) => r.outcome === "stored" || r.outcome === "older");
     });
   }
-
+  const fill = (states: readonly ProductState[], epoch: string | null) => fillEntries(states.map((s) => ({ id: s.id, entry: entryFor(s) })), epoch);
   /** "No such product" for ids PostgreSQL does not know (version 0: their create replaces it). */
-  async function fillAbsent(ids: readonly string[], epoch: string | null): Promise<boolean> {
-    if (ids.length === 0) return true;
-    if (epoch === null) return false;
-    return cached("fill", false, async () => {
-      const results = await cache.putMany(ids.map((id) => ({ id, entry: absent() })), epoch);
-      for (const r of results) observe.fill(r.outcome);
-      return results.every((r) => r.outcome === "stored" || r.outcome === "older");
-    });
-  }
+  const fillAbsent = (ids: readonly string[], epoch: string | null) => fillEntries(ids.map((id) => ({ id, entry: absent() })), epoch);
 
   async function readDatabase(id: string): Promise<ProductRead> {
     const epoch = cache.epoch(); // before the read: see fill
