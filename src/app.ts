@@ -33,6 +33,14 @@ export type AppDeps = {
   negativeCache?: boolean;
 };
 
+/** Where the api serves the Scalar UI's standalone bundle, from node_modules. */
+export const SCALAR_SCRIPT_PATH = "/openapi/scalar.js";
+const SCALAR_BUNDLE = new URL("./browser/standalone.js", import.meta.resolve("@scalar/api-reference"));
+const scalarScript = () =>
+  new Response(Bun.file(SCALAR_BUNDLE), {
+    headers: { "content-type": "text/javascript; charset=utf-8", "cache-control": "public, max-age=86400" },
+  });
+
 export const defaultContext: DecideContext = { now: () => new Date(), newId: () => crypto.randomUUID() };
 
 export function createApp(deps: AppDeps) {
@@ -46,6 +54,16 @@ export function createApp(deps: AppDeps) {
     .use(
       openapi({
         path: "/openapi",
+        // The UI's script comes from the installed @scalar/api-reference (route below), not a CDN,
+        // so the page works without internet access; no web fonts, telemetry or hosted AI features.
+        scalar: {
+          cdn: SCALAR_SCRIPT_PATH,
+          withDefaultFonts: false,
+          telemetry: false,
+          showDeveloperTools: "never",
+          agent: { disabled: true },
+          mcp: { disabled: true },
+        } as never,
         documentation: {
           info: {
             title: "catalog-cache",
@@ -56,6 +74,7 @@ export function createApp(deps: AppDeps) {
         },
       }),
     )
+    .get(SCALAR_SCRIPT_PATH, () => scalarScript(), { detail: { hide: true } })
     .use(metrics.plugin)
     .use(healthRoutes({ postgres: () => deps.store.ping(), redis: () => deps.cache.ping() }))
     .use(
