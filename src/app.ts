@@ -41,6 +41,13 @@ const scalarScript = () =>
     headers: { "content-type": "text/javascript; charset=utf-8", "cache-control": "public, max-age=86400" },
   });
 
+/**
+ * Bun's own limits for the server. The body parser answers 413 PAYLOAD_TOO_LARGE (JSON, from
+ * Content-Length, before reading) above BODY_LIMIT_BYTES; Bun's limit, far above it, only stops
+ * huge bodies early with a bare 413.
+ */
+export const serverLimits = (bodyLimitBytes: number) => ({ maxRequestBodySize: Math.max(bodyLimitBytes * 16, 1024 * 1024) });
+
 export const defaultContext: DecideContext = { now: () => new Date(), newId: () => crypto.randomUUID() };
 
 export function createApp(deps: AppDeps) {

@@ -1,5 +1,5 @@
 // The api process: config → adapters → createApp(deps).listen(), and a graceful shutdown.
-import { createApp } from "./app.ts";
+import { createApp, serverLimits } from "./app.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { createLogger } from "./infra/logger.ts";
 import { createPrismaClient, createPrismaEventStore } from "./infra/prisma-event-store.ts";
@@ -54,9 +54,7 @@ const app = createApp({
 }).listen({
   hostname: config.host,
   port: config.port,
-  // The body parser answers 413 PAYLOAD_TOO_LARGE (JSON, from Content-Length, before reading) above
-  // BODY_LIMIT_BYTES. Bun's own limit, far above it, only stops huge bodies early with a bare 413.
-  maxRequestBodySize: Math.max(config.bodyLimitBytes * 16, 1024 * 1024),
+  ...serverLimits(config.bodyLimitBytes),
 });
 logger.info({ url: `http://${config.host}:${app.server?.port}`, env: config.env, namespace: config.cache.namespace }, "api listening");
 
