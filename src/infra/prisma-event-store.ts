@@ -59,12 +59,22 @@ export function eventFromRow(row: EventRow): ProductEvent {
 const isUniqueViolation = (err: unknown) =>
   err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002";
 
-// Cannot reach the server, connection closed, pool exhausted, server restarting.
-const UNAVAILABLE_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024"]);
+// Cannot reach the server, connection closed, pool exhausted, server restarting; and the server
+// refusing this api its database (wrong credentials, no such database, no access): an operator's
+// fix away, so 503 and not ready, not a 500 per request.
+const UNAVAILABLE_CODES = new Set(["P1000", "P1001", "P1002", "P1003", "P1008", "P1010", "P1017", "P2024"]);
 const UNAVAILABLE_TEXT =
   /ECONNREFUSED|ECONNRESET|Connection terminated|terminating connection|connection error and is not queryable|database system is (starting up|shutting down)|Can't reach database/i;
 // What the pg driver adapter reports (DriverAdapterError, `cause.kind`) when the server went away.
-const UNAVAILABLE_KINDS = new Set(["ConnectionClosed", "DatabaseNotReachable", "SocketTimeout", "TooManyConnections"]);
+const UNAVAILABLE_KINDS = new Set([
+  "ConnectionClosed",
+  "DatabaseNotReachable",
+  "SocketTimeout",
+  "TooManyConnections",
+  "DatabaseDoesNotExist",
+  "AuthenticationFailed",
+  "DatabaseAccessDenied",
+]);
 export function isUnavailable(err: unknown): boolean {
   if (err instanceof Prisma.PrismaClientInitializationError) return true;
   const kind = (err as { cause?: { kind?: unknown } } | null)?.cause?.kind;

@@ -15,17 +15,23 @@ const closedPort = await new Promise<number>((resolve) => {
   });
 });
 const prisma = createPrismaClient(`postgresql://postgres@127.0.0.1:${closedPort}/nowhere`, 1);
+// The real server, asked for a database it does not have (a typo in DATABASE_URL, a dropped database).
+const missingDb = createPrismaClient(`postgresql://postgres@127.0.0.1:5432/no_such_db_${process.pid}`, 1);
 const redis = testRedis();
 const prefix = uniquePrefix("pgdown");
 afterAll(async () => {
   await deleteKeys(redis, prefix);
   redis.disconnect();
   await prisma.$disconnect();
+  await missingDb.$disconnect();
 });
 
-test("when PostgreSQL cannot be reached, reads and writes answer 503 UNAVAILABLE with Retry-After", async () => {
+test.each([
+  ["cannot be reached", prisma],
+  ["has no such database", missingDb],
+])("when PostgreSQL %s, reads and writes answer 503 UNAVAILABLE with Retry-After", async (_what, client) => {
   const app = createApp({
-    store: createPrismaEventStore(prisma),
+    store: createPrismaEventStore(client),
     cache: createRedisCache(redis, { keyPrefix: prefix, namespace: "catalog", ttlSeconds: 60 }),
     writer: null,
     logger: pino({ level: "silent" }),

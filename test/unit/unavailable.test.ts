@@ -7,6 +7,8 @@ const adapterError = (kind: string) => Object.assign(new Error(kind), { name: "D
 test.each([
   ["a closed connection from the driver adapter", adapterError("ConnectionClosed"), true],
   ["an unreachable server from the driver adapter", adapterError("DatabaseNotReachable"), true],
+  ["a database that does not exist", adapterError("DatabaseDoesNotExist"), true],
+  ["wrong credentials", adapterError("AuthenticationFailed"), true],
   ["a refused connection", new Error("connect ECONNREFUSED 127.0.0.1:5432"), true],
   ["a server shutting down", new Error("terminating connection due to administrator command"), true],
   ["a client that lost its connection", new Error("Client has encountered a connection error and is not queryable"), true],
