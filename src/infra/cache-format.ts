@@ -21,9 +21,6 @@ export const fenceKey = (prefix: string, namespace: string) => `${prefix}:${name
 /** Prefix of every entry key of a namespace (for SCAN MATCH). */
 export const entryKeyPattern = (prefix: string, namespace: string) => `${prefix}:${namespace}:product:*`;
 
-/** The epoch stamped on entries written while the namespace had no fence (markers only). */
-export const NO_EPOCH = "-";
-
 const ENTRY = /^(\d{1,15})\|([ptmn])\|([0-9a-z]+|-)\|/;
 const FENCE = /^([0-9a-z]+)\|([0-9a-f]+)$/;
 

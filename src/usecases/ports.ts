@@ -100,11 +100,11 @@ export interface ProductCache {
   put(id: string, entry: CacheEntry, epoch: string): Promise<CasResult>;
   putMany(items: readonly { id: string; entry: CacheEntry }[], epoch: string): Promise<CasResult[]>;
   /**
-   * A consumer's states: applied over real data of the current epoch that is older; over anything
+   * A consumer's states (versions from 1, as events have): applied over real data of the current epoch that is older; over anything
    * else (no entry, a marker, another epoch) stored as a marker of its version (outcome "marked").
    */
   advance(items: readonly { id: string; entry: CacheEntry }[]): Promise<CasResult[]>;
-  /** Invalidation markers: "version N exists; nothing older may be filled". Always safe. */
+  /** Invalidation markers: "version N (from 1) exists; nothing older may be filled". Always safe. */
   mark(items: readonly { id: string; version: number }[]): Promise<CasResult[]>;
   /** Replaces an entry only if it is still exactly `expected` and the fence still holds `epoch` (replay repairs). */
   replaceIfEqual(id: string, expected: StoredEntry, entry: CacheEntry, epoch: string): Promise<"replaced" | "changed" | "fenced">;
