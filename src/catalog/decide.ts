@@ -2,7 +2,7 @@
 // id generator come in through `ctx`, so tests assert exact events.
 import { alreadyExists, notFound, versionConflict } from "./errors.ts";
 import { SCHEMA_VERSION, type EventBody, type FieldChanges, type ProductEvent } from "./events.ts";
-import type { ProductFields, ProductState } from "./product.ts";
+import { applyChanges, type ProductFields, type ProductState } from "./product.ts";
 
 export type Command =
   | { type: "CreateProduct"; id: string; fields: ProductFields }
@@ -23,19 +23,6 @@ function changedFields(state: ProductState, next: ProductFields): FieldChanges {
     else (changes as Record<string, unknown>)[f] = next[f];
   }
   return changes;
-}
-
-function applyChanges(state: ProductState, changes: FieldChanges): ProductFields {
-  const { category, ...rest } = changes;
-  const next: ProductFields = {
-    name: rest.name ?? state.name,
-    description: rest.description ?? state.description,
-    priceCents: rest.priceCents ?? state.priceCents,
-    currency: rest.currency ?? state.currency,
-  };
-  const cat = category === undefined ? state.category : (category ?? undefined);
-  if (cat !== undefined) next.category = cat;
-  return next;
 }
 
 function requireLive(id: string, state: ProductState | null, expectedVersion?: number): ProductState {
@@ -88,4 +75,3 @@ export function decide(command: Command, state: ProductState | null, ctx: Decide
   }
 }
 
-export { applyChanges };

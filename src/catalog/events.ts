@@ -1,10 +1,10 @@
 // Domain events of a product stream. `data` of ProductCreated is the full state, of ProductUpdated
 // only the changed fields (`category: null` removes the category), of ProductDeleted empty.
-import type { ProductFields, ProductView } from "./product.ts";
+import type { FieldChanges, ProductFields, ProductView } from "./product.ts";
+
+export type { FieldChanges };
 
 export const SCHEMA_VERSION = 1;
-
-export type FieldChanges = Partial<Omit<ProductFields, "category">> & { category?: string | null };
 
 export type EventBody =
   | { type: "ProductCreated"; data: ProductFields }

@@ -1,8 +1,7 @@
 // evolve(state, event) → state: how a product stream folds. Pure, and shared by the write path,
 // the replay and the consumers.
 import type { ProductEvent } from "./events.ts";
-import type { ProductState } from "./product.ts";
-import { applyChanges } from "./decide.ts";
+import { applyChanges, type ProductState } from "./product.ts";
 
 export function evolve(state: ProductState | null, event: ProductEvent): ProductState {
   const base = { id: event.productId, version: event.version, updatedAt: event.occurredAt };

@@ -8,6 +8,23 @@ export type ProductFields = {
   category?: string;
 };
 
+/** A change of some fields; `category: null` removes the category. */
+export type FieldChanges = Partial<Omit<ProductFields, "category">> & { category?: string | null };
+
+/** The fields after `changes`: shared by decide (what a PATCH asks for) and evolve (what it did). */
+export function applyChanges(state: ProductFields, changes: FieldChanges): ProductFields {
+  const { category, ...rest } = changes;
+  const next: ProductFields = {
+    name: rest.name ?? state.name,
+    description: rest.description ?? state.description,
+    priceCents: rest.priceCents ?? state.priceCents,
+    currency: rest.currency ?? state.currency,
+  };
+  const cat = category === undefined ? state.category : (category ?? undefined);
+  if (cat !== undefined) next.category = cat;
+  return next;
+}
+
 /** Current state of one product stream: what `evolve` folds events into. */
 export type ProductState = ProductFields & {
   id: string;
