@@ -12,8 +12,8 @@
 // is never silently replaced by a new one (which would not hold the lock) in the middle of a pass.
 import pg from "pg";
 import { NotLeaderError, type OutboxStore } from "../usecases/ports.ts";
+import { OUTBOX_CHANNEL } from "./outbox-table.ts";
 
-export const OUTBOX_CHANNEL = "catalog_outbox";
 const LEADER_LOCK_KEY = 0x6361_7461; // arbitrary, fixed: "cata"
 // How pg_locks shows pg_try_advisory_lock(bigint) of this key: classid = high 32 bits, objid = low 32 bits, objsubid = 1.
 const HOLDS_LOCK = `EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = 0 AND objid = ${LEADER_LOCK_KEY} AND objsubid = 1 AND pid = pg_backend_pid() AND granted)`;

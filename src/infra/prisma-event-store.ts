@@ -5,7 +5,7 @@ import type { EventEnvelope, ProductEvent } from "../catalog/events.ts";
 import { fold } from "../catalog/evolve.ts";
 import { sameState, type ProductState } from "../catalog/product.ts";
 import { ConcurrentAppendError, ServiceUnavailableError, type EventStore, type ReplaySource } from "../usecases/ports.ts";
-import { OUTBOX_CHANNEL } from "./outbox-store.ts";
+import { OUTBOX_CHANNEL } from "./outbox-table.ts";
 
 export function createPrismaClient(databaseUrl: string, poolSize = 10): PrismaClient {
   return new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl, max: poolSize }) });

@@ -1,13 +1,27 @@
 // Replay jobs in Redis, so any api instance can report a job, and one lock per cache namespace so
-// only one full replay runs at a time across instances.
+// only one full replay runs at a time across instances. The lock's release and renewal are
+// lua/release-lease-1.lua and lua/renew-lock-1.lua (owner-checked, so an expired lock taken by
+// another job is never touched).
+import { readFileSync } from "node:fs";
 import type Redis from "ioredis";
-import type { JobStore, ReplayJob } from "../usecases/replay-jobs.ts";
+import type { JobStore, ReplayJob } from "../usecases/ports.ts";
 
-const RELEASE_IF_OWNER = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
-const RENEW_IF_OWNER = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
+const lua = (name: string) => readFileSync(new URL(`./lua/${name}`, import.meta.url), "utf8");
+const SCRIPTS = {
+  releaseLease: lua("release-lease-1.lua"),
+  renewLock: lua("renew-lock-1.lua"),
+};
+type JobRedis = Redis & {
+  releaseLease(key: string, token: string): Promise<number>;
+  renewLock(key: string, token: string, ttlMs: number): Promise<number>;
+};
 const JOB_TTL_SECONDS = 7 * 24 * 3600;
 
-export function createRedisJobStore(redis: Redis, prefix: string): JobStore {
+export function createRedisJobStore(client: Redis, prefix: string): JobStore {
+  for (const [name, source] of Object.entries(SCRIPTS)) {
+    if (typeof (client as unknown as Record<string, unknown>)[name] !== "function") client.defineCommand(name, { numberOfKeys: 1, lua: source });
+  }
+  const redis = client as JobRedis;
   const lockKey = (namespace: string) => `${prefix}:${namespace}:replay:lock`;
   const jobKey = (jobId: string) => `${prefix}:replay:job:${jobId}`;
   return {
@@ -16,10 +30,10 @@ export function createRedisJobStore(redis: Redis, prefix: string): JobStore {
       return (await redis.get(lockKey(namespace))) ?? "unknown";
     },
     async renew(namespace, jobId, ttlMs) {
-      return (await redis.eval(RENEW_IF_OWNER, 1, lockKey(namespace), jobId, ttlMs)) === 1;
+      return (await redis.renewLock(lockKey(namespace), jobId, ttlMs)) === 1;
     },
     async release(namespace, jobId) {
-      await redis.eval(RELEASE_IF_OWNER, 1, lockKey(namespace), jobId);
+      await redis.releaseLease(lockKey(namespace), jobId);
     },
     async save(job) {
       await redis.set(jobKey(job.jobId), JSON.stringify(job), "EX", JOB_TTL_SECONDS);

@@ -1,76 +1,82 @@
-// Command handling: load → decide → append (one transaction) → write-through.
+// Command handling, in three steps with one function each: a per-product queue (writes to one
+// product through one instance never race each other), the decision and its append with a retry
+// when another instance took the version, and the write-through of the committed state.
 import { setTimeout as sleep } from "node:timers/promises";
 import { CatalogError } from "../catalog/errors.ts";
 import { decide, type Command, type DecideContext } from "../catalog/decide.ts";
-import type { EventEnvelope, ProductEvent } from "../catalog/events.ts";
-import { evolve } from "../catalog/evolve.ts";
-import { toView, type ProductState } from "../catalog/product.ts";
+import type { ProductState } from "../catalog/product.ts";
 import type { CacheWriter } from "./cache-writer.ts";
+import { afterEvents } from "./outbox-envelopes.ts";
 import { ConcurrentAppendError, type EventStore } from "./ports.ts";
 
 export type CommandDeps = {
   store: EventStore;
   writer: CacheWriter | null; // null: write-through switched off (the consumers alone fill caches)
   ctx: DecideContext;
+  /** Appends tried per command before 409 CONFLICT_RETRY_EXHAUSTED (default 8). */
   maxAttempts?: number;
+  /** The pause before retry `n` (default: random, up to 5 × n ms, to spread the contenders). */
+  backoff?: (retry: number) => Promise<void>;
 };
 
 export type CommandResult = { state: ProductState; changed: boolean };
 
-export function envelopes(events: readonly ProductEvent[], before: ProductState | null): { next: ProductState; envelopes: EventEnvelope[] } {
-  let state = before;
-  const out: EventEnvelope[] = [];
-  for (const event of events) {
-    state = evolve(state, event);
-    out.push({ ...event, state: state.deleted ? null : toView(state) });
-  }
-  return { next: state as ProductState, envelopes: out };
-}
-
-/**
- * Returns the command executor of one app instance. Writes to one product through it run one after
- * another, so they never race each other for a version; only other instances can, and those
- * retry: the command is decided again on the new state (so an If-Match then fails with 412, and a
- * plain write applies on top), after a short random pause that spreads the contenders.
- */
-export function createCommandExecutor(deps: CommandDeps): (command: Command) => Promise<CommandResult> {
-  const queues = new Map<string, Promise<unknown>>();
-  return (command) => {
-    const previous = queues.get(command.id) ?? Promise.resolve();
-    const run = () => attempt(deps, command);
-    const result = previous.then(run, run);
-    const tail = result.catch(() => undefined);
-    queues.set(command.id, tail);
-    void tail.then(() => {
-      if (queues.get(command.id) === tail) queues.delete(command.id);
-    });
-    return result;
+/** Runs tasks one after another per key; tasks of different keys run concurrently. */
+export function createKeyedQueue() {
+  const tails = new Map<string, Promise<unknown>>();
+  return {
+    run<T>(key: string, task: () => Promise<T>): Promise<T> {
+      const previous = tails.get(key) ?? Promise.resolve();
+      const result = previous.then(task, task);
+      const tail = result.catch(() => undefined);
+      tails.set(key, tail);
+      void tail.then(() => {
+        if (tails.get(key) === tail) tails.delete(key);
+      });
+      return result;
+    },
+    /** Keys with queued or running tasks. */
+    size: () => tails.size,
   };
 }
 
-async function attempt(deps: CommandDeps, command: Command): Promise<CommandResult> {
-  const attempts = deps.maxAttempts ?? 8;
-  for (let attempt = 1; ; attempt++) {
+/**
+ * Returns the command executor of one app instance: commands on one product run in order through
+ * its queue; only other instances can race for a version, and then the command is decided again on
+ * the new state (an If-Match then fails with 412, a plain write applies on top).
+ */
+export function createCommandExecutor(deps: CommandDeps): (command: Command) => Promise<CommandResult> {
+  const queue = createKeyedQueue();
+  return (command) => queue.run(command.id, () => decideAndAppend(deps, command));
+}
+
+const randomBackoff = (retry: number) => sleep(Math.random() * 5 * retry);
+
+async function decideAndAppend(deps: CommandDeps, command: Command): Promise<CommandResult> {
+  const maxAttempts = deps.maxAttempts ?? 8;
+  const backoff = deps.backoff ?? randomBackoff;
+  for (let tries = 1; ; tries++) {
     // The fence epoch, learnt before the state is read and committed: a write-through under it is
     // refused if Redis lost data meanwhile (then only a marker goes in; see CacheWriter).
     const epoch = deps.writer?.epoch() ?? null;
     const state = await deps.store.loadState(command.id);
     const events = decide(command, state, deps.ctx);
     if (events.length === 0) return { state: state as ProductState, changed: false };
-    const { next, envelopes: env } = envelopes(events, state);
+    const { next, envelopes } = afterEvents(state, events);
     try {
-      await deps.store.append(events, next, env);
+      await deps.store.append(events, next, envelopes);
     } catch (err) {
-      if (err instanceof ConcurrentAppendError && attempt < attempts) {
-        await sleep(Math.random() * 5 * attempt);
-        continue;
-      }
-      if (err instanceof ConcurrentAppendError) {
-        throw new CatalogError("CONFLICT_RETRY_EXHAUSTED", 409, `product ${command.id} is being changed by others; retry`);
-      }
-      throw err;
+      if (!(err instanceof ConcurrentAppendError)) throw err;
+      if (tries >= maxAttempts) throw new CatalogError("CONFLICT_RETRY_EXHAUSTED", 409, `product ${command.id} is being changed by others; retry`);
+      await backoff(tries);
+      continue;
     }
-    if (deps.writer) await deps.writer.write(next, epoch);
+    await writeThrough(deps.writer, next, epoch);
     return { state: next, changed: true };
   }
+}
+
+/** After the commit: the new state into the api's own namespace (best effort; see CacheWriter). */
+async function writeThrough(writer: CacheWriter | null, state: ProductState, epoch: string | null) {
+  if (writer) await writer.write(state, epoch);
 }

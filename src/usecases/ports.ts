@@ -54,6 +54,45 @@ export interface ReplaySource {
   maxVersions(ids: readonly string[]): Promise<Map<string, number>>;
 }
 
+/** What a replay did, counted per product and entry. */
+export type ReplayCounts = {
+  processed: number;
+  snapshotsRepaired: number;
+  cacheWritten: number; // missing, older, marker, unreadable or other-epoch entries replaced through the compare-and-set
+  cacheRepaired: number; // impossible or wrong entries replaced
+  cacheUnchanged: number;
+  cacheNewer: number; // a write newer than the replayed events landed first: left alone
+  errors: number;
+};
+/** A product the replay could not rebuild, and why. */
+export type ReplayError = { productId: string; message: string };
+
+/** A replay job as any api instance reports it (saved after every page). */
+export type ReplayJob = ReplayCounts & {
+  jobId: string;
+  status: "running" | "completed" | "failed" | "abandoned";
+  scope: "all" | "ids";
+  namespace: string;
+  total: number;
+  missing: number;
+  ratePerSecond: number;
+  errorSamples: ReplayError[];
+  startedAt: string;
+  updatedAt: string;
+  finishedAt: string | null;
+  failure: string | null;
+};
+
+/** Where replay jobs and the one-full-replay-per-namespace lock live (src/infra/redis-jobs.ts). */
+export type JobStore = {
+  /** null when this job got the lock; otherwise the id of the job holding it. */
+  tryLock(namespace: string, jobId: string, ttlMs: number): Promise<string | null>;
+  renew(namespace: string, jobId: string, ttlMs: number): Promise<boolean>;
+  release(namespace: string, jobId: string): Promise<void>;
+  save(job: ReplayJob): Promise<void>;
+  load(jobId: string): Promise<ReplayJob | null>;
+};
+
 export type CacheKind = "p" | "t" | "m" | "n";
 /**
  * One cache entry: a product ("p", payload = its JSON), a tombstone ("t"), a marker ("m"), or "no

@@ -2,32 +2,10 @@
 // saved after every page so any api instance can report it.
 import type { Logger } from "pino";
 import { CatalogError } from "../catalog/errors.ts";
-import type { ProductCache, ReplaySource } from "./ports.ts";
-import { emptyCounts, replay, type ReplayCounts, type ReplayError } from "./replay.ts";
+import type { JobStore, ProductCache, ReplayJob, ReplaySource } from "./ports.ts";
+import { emptyCounts, replay } from "./replay.ts";
 
-export type ReplayJob = ReplayCounts & {
-  jobId: string;
-  status: "running" | "completed" | "failed" | "abandoned";
-  scope: "all" | "ids";
-  namespace: string;
-  total: number;
-  missing: number;
-  ratePerSecond: number;
-  errorSamples: ReplayError[];
-  startedAt: string;
-  updatedAt: string;
-  finishedAt: string | null;
-  failure: string | null;
-};
-
-export type JobStore = {
-  /** null when this job got the lock; otherwise the id of the job holding it. */
-  tryLock(namespace: string, jobId: string, ttlMs: number): Promise<string | null>;
-  renew(namespace: string, jobId: string, ttlMs: number): Promise<boolean>;
-  release(namespace: string, jobId: string): Promise<void>;
-  save(job: ReplayJob): Promise<void>;
-  load(jobId: string): Promise<ReplayJob | null>;
-};
+export type { JobStore, ReplayJob };
 
 export type ReplayRunnerDeps = {
   source: ReplaySource;

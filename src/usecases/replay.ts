@@ -11,18 +11,9 @@ import type { ProductEvent } from "../catalog/events.ts";
 import { fold } from "../catalog/evolve.ts";
 import { sameState, type ProductState } from "../catalog/product.ts";
 import { entryFor, sameEntry } from "./cache-entry.ts";
-import type { CacheEntry, ProductCache, ReplaySource, StoredEntry } from "./ports.ts";
+import type { CacheEntry, ProductCache, ReplayCounts, ReplayError, ReplaySource, StoredEntry } from "./ports.ts";
 
-export type ReplayCounts = {
-  processed: number;
-  snapshotsRepaired: number;
-  cacheWritten: number; // missing, older, marker, unreadable or other-epoch entries replaced through the compare-and-set
-  cacheRepaired: number; // impossible or wrong entries replaced
-  cacheUnchanged: number;
-  cacheNewer: number; // a write newer than the replayed events landed first: left alone
-  errors: number;
-};
-export type ReplayError = { productId: string; message: string };
+export type { ReplayCounts, ReplayError };
 
 function groupByProduct(events: readonly ProductEvent[]): Map<string, ProductEvent[]> {
   const out = new Map<string, ProductEvent[]>();

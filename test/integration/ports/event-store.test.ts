@@ -1,0 +1,156 @@
+// The PostgreSQL side's ports, one contract each, run against the real adapters (Prisma, pg, on a
+// database of their own) and against the in-memory twins: the event store with its replay source,
+// the relay's outbox store, and the replay's job store (Redis and its twin).
+import { afterAll, describe, expect, test } from "bun:test";
+import { decide } from "../../../src/catalog/decide.ts";
+import type { ProductState } from "../../../src/catalog/product.ts";
+import { createMemoryDatabase, createMemoryEventStore, createMemoryOutboxStore } from "../../../src/infra/memory/memory-database.ts";
+import { createMemoryJobStore } from "../../../src/infra/memory/memory-jobs.ts";
+import { createOutboxStore } from "../../../src/infra/outbox-store.ts";
+import { createPrismaClient, createPrismaEventStore } from "../../../src/infra/prisma-event-store.ts";
+import { createRedisJobStore } from "../../../src/infra/redis-jobs.ts";
+import { afterEvents } from "../../../src/usecases/outbox-envelopes.ts";
+import { ConcurrentAppendError, NotLeaderError, type EventStore, type JobStore, type OutboxStore, type ReplayJob, type ReplaySource } from "../../../src/usecases/ports.ts";
+import { deleteKeys, isolatedDatabase, testRedis, uniquePrefix } from "../../support/services.ts";
+
+type Env = { store: EventStore & ReplaySource; outbox(): OutboxStore };
+
+const redis = testRedis();
+const prefixes: string[] = [];
+
+const database = await isolatedDatabase("ports");
+const prisma = createPrismaClient(database.url, 2);
+const opened: OutboxStore[] = [];
+afterAll(async () => {
+  for (const o of opened) await o.close();
+  await prisma.$disconnect();
+  await database.drop();
+});
+const real: Env = {
+  store: createPrismaEventStore(prisma),
+  outbox: () => {
+    const o = createOutboxStore(database.url, () => {});
+    opened.push(o);
+    return o;
+  },
+};
+const memoryDb = createMemoryDatabase();
+const twin: Env = { store: createMemoryEventStore(memoryDb), outbox: () => createMemoryOutboxStore(memoryDb) };
+
+const ctx = (n: number) => ({ now: () => new Date(Date.UTC(2026, 10, 29, 0, 0, n)), newId: () => crypto.randomUUID() });
+/** Decides a command on the store's current state and appends it, as the command executor does. */
+async function write(store: EventStore, command: Parameters<typeof decide>[0], at = 0): Promise<ProductState> {
+  const state = await store.loadState(command.id);
+  const events = decide(command, state, ctx(at));
+  const { next, envelopes } = afterEvents(state, events);
+  await store.append(events, next, envelopes);
+  return next;
+}
+const fields = (priceCents: number) => ({ name: "Kettle", description: "", priceCents, currency: "EUR" });
+
+describe.each([
+  ["PostgreSQL (Prisma, pg)", real],
+  ["in-memory twin", twin],
+] as const)("event store, replay source and outbox: %s", (_name, env) => {
+  // Ids of lower-case letters and digits only: PostgreSQL's collation and JavaScript order them alike.
+  const p = `k${Math.random().toString(36).slice(2, 8)}`;
+
+  test("an append stores the events, the snapshot and one outbox row per event, and a taken version is refused", async () => {
+    const v1 = await write(env.store, { type: "CreateProduct", id: `${p}a`, fields: fields(100) }, 1);
+    const v2 = await write(env.store, { type: "PatchProduct", id: `${p}a`, changes: { priceCents: 120 } }, 2);
+    expect(await env.store.loadState(`${p}a`)).toEqual(v2);
+    expect((await env.store.history(`${p}a`)).map((e) => [e.version, e.type])).toEqual([[1, "ProductCreated"], [2, "ProductUpdated"]]);
+    expect((await env.store.loadStates([`${p}a`, `${p}none`])).map((s) => s.version)).toEqual([2]);
+    // A second writer that decided on version 1 too.
+    const stale = decide({ type: "PatchProduct", id: `${p}a`, changes: { priceCents: 1 } }, v1, ctx(3));
+    const { next, envelopes } = afterEvents(v1, stale);
+    await expect(env.store.append(stale, next, envelopes)).rejects.toBeInstanceOf(ConcurrentAppendError);
+    expect((await env.store.history(`${p}a`)).length).toBe(2);
+    expect(await env.store.loadState(`${p}a`)).toEqual(v2);
+  });
+
+  test("the replay source pages product ids, reads events in order, and knows the newest versions", async () => {
+    for (const s of ["b", "c", "d"]) await write(env.store, { type: "CreateProduct", id: `${p}${s}`, fields: fields(1) });
+    await write(env.store, { type: "DeleteProduct", id: `${p}c` });
+    const mine = [`${p}b`, `${p}c`, `${p}d`];
+    expect(await env.store.countProducts(mine)).toBe(3);
+    const first = await env.store.productIdsAfter(`${p}a`, 2);
+    expect(first).toEqual([`${p}b`, `${p}c`]);
+    expect((await env.store.productIdsAfter(`${p}c`, 1))).toEqual([`${p}d`]);
+    expect((await env.store.eventsOf([`${p}d`, `${p}c`])).map((e) => `${e.productId.slice(-1)}${e.version}`)).toEqual(["c1", "c2", "d1"]);
+    expect(Object.fromEntries(await env.store.maxVersions([...mine, `${p}zz`]))).toEqual({ [`${p}b`]: 1, [`${p}c`]: 2, [`${p}d`]: 1 });
+  });
+
+  test("repairSnapshots writes what differs, and folds again a product that moved on since the replay read it", async () => {
+    const v1 = await write(env.store, { type: "CreateProduct", id: `${p}e`, fields: fields(5) });
+    expect(await env.store.repairSnapshots([v1])).toBe(0); // already right
+    const v2 = await write(env.store, { type: "PatchProduct", id: `${p}e`, changes: { priceCents: 6 } });
+    // The replay folded v1 before the write committed: its state must not go back over v2.
+    expect(await env.store.repairSnapshots([v1])).toBe(0);
+    expect(await env.store.loadState(`${p}e`)).toEqual(v2);
+  });
+
+  test("one outbox store leads at a time; rows come in order, marked rows never again, and a commit wakes the waiter", async () => {
+    const a = env.outbox();
+    const b = env.outbox();
+    expect(await a.tryLead()).toBe(true);
+    expect(await b.tryLead()).toBe(false);
+    await expect(b.fetchUnsent(10)).rejects.toBeInstanceOf(NotLeaderError);
+    // Drain what the other tests wrote, then watch one write go through.
+    await a.markSent((await a.fetchUnsent(1000)).map((r) => r.id));
+    expect((await a.backlog()).rows).toBe(0);
+    expect(await a.waitForNotify(20)).toBe("timeout");
+    const woken = a.waitForNotify(10_000);
+    await write(env.store, { type: "CreateProduct", id: `${p}f`, fields: fields(7) });
+    await write(env.store, { type: "PatchProduct", id: `${p}f`, changes: { priceCents: 8 } });
+    expect(await woken).toBe("notified");
+    const rows = await a.fetchUnsent(10);
+    expect(rows.map((r) => [r.productId, r.version])).toEqual([[`${p}f`, 1], [`${p}f`, 2]]);
+    expect(JSON.parse(rows[1]!.payload)).toMatchObject({ productId: `${p}f`, version: 2, state: { priceCents: 8, version: 2 } });
+    await a.markSent([rows[0]!.id]);
+    expect((await a.fetchUnsent(10)).map((r) => r.version)).toEqual([2]);
+    expect((await a.backlog()).rows).toBe(1);
+    await a.assertLeading();
+    // The leader goes: its session ends, and the standby takes over.
+    await a.close();
+    expect(await b.tryLead()).toBe(true);
+    await b.assertLeading();
+    expect((await b.fetchUnsent(10)).map((r) => r.version)).toEqual([2]);
+    await b.close();
+  });
+});
+
+describe.each([
+  ["Redis", () => {
+    const prefix = uniquePrefix("jobs");
+    prefixes.push(prefix);
+    return createRedisJobStore(redis, prefix);
+  }],
+  ["in-memory twin", () => createMemoryJobStore()],
+] as const)("job store: %s", (_name, make) => {
+  test("one full replay per namespace holds the lock; only its owner renews or releases it", async () => {
+    const jobs: JobStore = make();
+    expect(await jobs.tryLock("ns", "one", 10_000)).toBeNull();
+    expect(await jobs.tryLock("ns", "two", 10_000)).toBe("one");
+    expect(await jobs.tryLock("other", "two", 10_000)).toBeNull();
+    expect(await jobs.renew("ns", "two", 10_000)).toBe(false);
+    expect(await jobs.renew("ns", "one", 10_000)).toBe(true);
+    await jobs.release("ns", "two");
+    expect(await jobs.tryLock("ns", "two", 10_000)).toBe("one");
+    await jobs.release("ns", "one");
+    expect(await jobs.tryLock("ns", "two", 10_000)).toBeNull();
+  });
+
+  test("a saved job loads back as it was", async () => {
+    const jobs: JobStore = make();
+    const job = { jobId: "j1", status: "running", scope: "all", namespace: "ns", total: 3, missing: 0, ratePerSecond: 0, errorSamples: [], startedAt: "x", updatedAt: "x", finishedAt: null, failure: null, processed: 1, snapshotsRepaired: 0, cacheWritten: 1, cacheRepaired: 0, cacheUnchanged: 0, cacheNewer: 0, errors: 0 } satisfies ReplayJob;
+    await jobs.save(job);
+    expect(await jobs.load("j1")).toEqual(job);
+    expect(await jobs.load("nope")).toBeNull();
+  });
+});
+
+afterAll(async () => {
+  for (const p of prefixes) await deleteKeys(redis, p);
+  redis.disconnect();
+});
