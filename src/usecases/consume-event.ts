@@ -26,6 +26,8 @@ export type ConsumeDeps = {
   /** True once shutdown began: stop retrying, let the message come again after restart. */
   stopping: () => boolean;
   now?: () => number;
+  /** The pause before a retry; tests pass their own. */
+  sleep?: (ms: number) => Promise<void>;
 };
 
 export class ShuttingDown extends Error {}
@@ -42,6 +44,7 @@ export class ShuttingDown extends Error {}
  */
 export function createEventConsumer(deps: ConsumeDeps) {
   const now = deps.now ?? Date.now;
+  const pause = deps.sleep ?? ((ms: number) => sleep(ms));
   return async function consumeBatch(messages: readonly RawMessage[]): Promise<void> {
     const good: { envelope: EventEnvelope; entry: CacheEntry }[] = [];
     const unreadable: { id: string; version: number; reason: PoisonReason }[] = [];
@@ -88,13 +91,11 @@ export function createEventConsumer(deps: ConsumeDeps) {
         deps.observe.cacheError();
         if (deps.stopping()) throw new ShuttingDown("stopping before the cache took the events");
         if (attempt === 1 || attempt % 20 === 0) {
-          const first = good[0]!.envelope;
-          deps.logger.warn(
-            { err: (err as Error).message, productId: first.productId, version: first.version, events: good.length, attempt },
-            "cache write failed; retrying",
-          );
+          // A batch may hold only unreadable events (their markers are what failed).
+          const first = good[0] ? { productId: good[0].envelope.productId, version: good[0].envelope.version } : { productId: unreadable[0]!.id, version: unreadable[0]!.version };
+          deps.logger.warn({ err: (err as Error).message, ...first, events: good.length + unreadable.length, attempt }, "cache write failed; retrying");
         }
-        await sleep(Math.min(50 * attempt, 1000));
+        await pause(Math.min(50 * attempt, 1000));
       }
     }
   };

@@ -34,6 +34,8 @@ export type RelayDeps = {
     error(): void;
   };
   options: RelayOptions;
+  /** The pauses (a standby's poll, the backoff after a failure); tests pass their own. */
+  sleep?: (ms: number) => Promise<void>;
 };
 
 export const toMessage = (row: OutboxRow): KafkaMessage => ({
@@ -44,6 +46,7 @@ export const toMessage = (row: OutboxRow): KafkaMessage => ({
 
 export function createRelay(deps: RelayDeps) {
   const { store, publisher, logger, observe, options } = deps;
+  const pause = deps.sleep ?? ((ms: number) => sleep(ms));
   let stopping = false;
   let lastHousekeeping = 0;
   let wasLeader: boolean | null = null; // logs the first state too
@@ -92,7 +95,7 @@ export function createRelay(deps: RelayDeps) {
         const leader = await store.tryLead();
         await leadership(leader);
         if (!leader) {
-          await sleep(options.pollMs);
+          await pause(options.pollMs);
           continue;
         }
         const sent = await pass();
@@ -110,7 +113,7 @@ export function createRelay(deps: RelayDeps) {
         failures++;
         observe.error();
         logger.error({ err: (err as Error).message, failures }, "relay pass failed; retrying");
-        await sleep(Math.min(100 * 2 ** Math.min(failures, 5), 3000));
+        await pause(Math.min(100 * 2 ** Math.min(failures, 5), 3000));
       }
     }
   }
