@@ -10,6 +10,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { parseArgs } from "node:util";
 import Redis from "ioredis";
+import { decodeEntry } from "../src/infra/cache-format.ts";
 import { createPipeline, http, quantile } from "../test/support/pipeline.ts";
 import { startSpareRedis } from "../test/support/spare-redis.ts";
 
@@ -41,7 +42,7 @@ try {
     const id = channel.slice(channelPrefix.length, -1);
     const notified = performance.now();
     void reader.get(p.key("catalog", id)).then((value) => {
-      const k = `${id}|${value?.slice(0, value.indexOf("|"))}`;
+      const k = `${id}|${decodeEntry(value)?.version}`;
       if (!seen.has(k)) seen.set(k, notified);
     });
   });

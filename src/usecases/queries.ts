@@ -43,10 +43,13 @@ export function createQueries(deps: QueryDeps) {
   // Concurrent misses on one key in this process share one database read and one fill.
   const inFlight = new Map<string, Promise<ProductRead>>();
 
-  // During an outage every request fails over; one warning per interval says so without flooding.
+  /**
+   * Runs a cache call; when the cache is away, returns `fallback` instead (the read is then served
+   * from PostgreSQL). During an outage every request fails over; one warning per interval says so.
+   */
   let lastWarning = 0;
   let suppressed = 0;
-  async function cached<T>(what: string, fallback: T, op: () => Promise<T>): Promise<T> {
+  async function tryCache<T>(what: string, fallback: T, op: () => Promise<T>): Promise<T> {
     try {
       return await op();
     } catch (err) {
@@ -70,7 +73,7 @@ export function createQueries(deps: QueryDeps) {
   async function fillEntries(items: readonly { id: string; entry: CacheEntry }[], epoch: string | null): Promise<boolean> {
     if (items.length === 0) return true;
     if (epoch === null) return false;
-    return cached("fill", false, async () => {
+    return tryCache("fill", false, async () => {
       const results = await cache.putMany(items, epoch);
       for (const r of results) observe.fill(r.outcome);
       return results.every((r) => r.outcome === "stored" || r.outcome === "older");
@@ -99,7 +102,7 @@ export function createQueries(deps: QueryDeps) {
     const deadline = performance.now() + lease.waitMs;
     while (performance.now() < deadline) {
       await sleep(lease.pollMs ?? 5);
-      const entry = await cached("get", null, () => cache.get(id));
+      const entry = await tryCache("get", null, () => cache.get(id));
       if (isServable(entry, cache.epoch(), minVersion)) return fromEntry(entry, "hit");
     }
     return null;
@@ -108,7 +111,7 @@ export function createQueries(deps: QueryDeps) {
   async function readThrough(id: string, minVersion?: number): Promise<ProductRead> {
     if (lease.waitMs <= 0) return readDatabase(id);
     const token = crypto.randomUUID();
-    const leased = await cached("lease", true, () => cache.acquireLease(id, token, lease.leaseMs));
+    const leased = await tryCache("lease", true, () => cache.acquireLease(id, token, lease.leaseMs));
     if (!leased) {
       const filled = await awaitFill(id, minVersion);
       observe.leaseWait(filled ? "filled" : "timeout");
@@ -118,13 +121,13 @@ export function createQueries(deps: QueryDeps) {
     try {
       return await readDatabase(id);
     } finally {
-      void cached("release", undefined, () => cache.releaseLease(id, token));
+      void tryCache("release", undefined, () => cache.releaseLease(id, token));
     }
   }
 
   return {
     async getProduct(id: string, minVersion?: number): Promise<ProductRead> {
-      const entry = await cached("get", null, () => cache.get(id));
+      const entry = await tryCache("get", null, () => cache.get(id));
       if (isServable(entry, cache.epoch(), minVersion)) {
         observe.hit();
         return fromEntry(entry, "hit");
@@ -143,7 +146,7 @@ export function createQueries(deps: QueryDeps) {
     /** Batch read: one MGET, one query for the misses, one pipelined fill. */
     async getProducts(ids: readonly string[]): Promise<{ items: string[]; missing: string[] }> {
       const unique = [...new Set(ids)];
-      const entries = await cached("getMany", unique.map(() => null), () => cache.getMany(unique));
+      const entries = await tryCache("getMany", unique.map(() => null), () => cache.getMany(unique));
       const epoch = cache.epoch(); // learnt before the misses are read: see fill
       const byId = new Map<string, CacheEntry>();
       const misses: string[] = [];
