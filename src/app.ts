@@ -8,7 +8,7 @@ import { adminRoutes } from "./http/admin.ts";
 import { mapError } from "./http/errors.ts";
 import { healthRoutes } from "./http/health.ts";
 import { createApiMetrics } from "./http/metrics.ts";
-import { components } from "./http/openapi-docs.ts";
+import { components, withCompleteDocument } from "./http/openapi-docs.ts";
 import { productRoutes } from "./http/products.ts";
 import type { CacheWriter } from "./usecases/cache-writer.ts";
 import { createCommandExecutor } from "./usecases/commands.ts";
@@ -59,7 +59,7 @@ export function createApp(deps: AppDeps) {
   const app = new Elysia({ normalize: false }) // unknown fields are refused, not silently dropped
     .onError(mapError(deps.logger))
     .use(
-      openapi({
+      withCompleteDocument(openapi({
         path: "/openapi",
         // The UI's script comes from the installed @scalar/api-reference (route below), not a CDN,
         // so the page works without internet access; no web fonts, telemetry or hosted AI features.
@@ -79,7 +79,7 @@ export function createApp(deps: AppDeps) {
           },
           components: components as never,
         },
-      }),
+      })),
     )
     .get(SCALAR_SCRIPT_PATH, () => scalarScript(), { detail: { hide: true } })
     .use(metrics.plugin)

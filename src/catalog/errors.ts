@@ -1,25 +1,41 @@
-// Every error a client can cause has a stable code and an HTTP status. They are turned into
-// responses in exactly one place (src/http/errors.ts).
+// Every error the api answers has a stable code and an HTTP status, in ONE table: the type of the
+// codes, the statuses, the OpenAPI document (src/http/openapi-docs.ts) and the README's error table
+// all come from it (test/integration/openapi-contract.test.ts holds the README to it). Errors are
+// turned into responses in exactly one place (src/http/errors.ts).
 
-export type ErrorCode =
-  | "VALIDATION_FAILED"
-  | "MALFORMED_JSON"
-  | "UNAUTHORIZED"
-  | "NOT_FOUND"
-  | "ALREADY_EXISTS"
-  | "VERSION_CONFLICT"
-  | "PAYLOAD_TOO_LARGE"
-  | "UNSUPPORTED_MEDIA_TYPE"
-  | "CONFLICT_RETRY_EXHAUSTED"
-  | "REPLAY_RUNNING"
-  | "UNAVAILABLE"
-  | "ROUTE_NOT_FOUND";
+/** code → HTTP status and a one-line meaning (the README's "when"). */
+export const ERROR_CODES = {
+  VALIDATION_FAILED: { status: 400, meaning: "a field, id, query or header breaks the contract (`details` lists the paths)" },
+  MALFORMED_JSON: { status: 400, meaning: "the body is not JSON or not UTF-8" },
+  UNAUTHORIZED: { status: 401, meaning: "an admin route (any path under `/admin/`) without the right bearer token" },
+  NOT_FOUND: { status: 404, meaning: "unknown or deleted product, or unknown replay job" },
+  ROUTE_NOT_FOUND: { status: 404, meaning: "no such route (or no such method on it)" },
+  ALREADY_EXISTS: { status: 409, meaning: "create of an existing id (`details.currentVersion`)" },
+  CONFLICT_RETRY_EXHAUSTED: { status: 409, meaning: "eight writers from other instances won the same version in a row; retry" },
+  REPLAY_RUNNING: { status: 409, meaning: "a full replay of the namespace is running (`details.jobId`)" },
+  VERSION_CONFLICT: { status: 412, meaning: "`If-Match` (or a PUT body's `version`) names another version (`details.currentVersion`)" },
+  PAYLOAD_TOO_LARGE: { status: 413, meaning: "body over `BODY_LIMIT_BYTES`" },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, meaning: "a body that is not `application/json`" },
+  INTERNAL: { status: 500, meaning: "a fault of the api itself (logged with the request); not the client's doing" },
+  UNAVAILABLE: {
+    status: 503,
+    meaning: "PostgreSQL cannot be reached, or refuses the configured database (none of that name, wrong credentials; with `Retry-After: 1`); the client may retry",
+  },
+} as const satisfies Record<string, { status: number; meaning: string }>;
 
-export class CatalogError extends Error {
-  readonly code: ErrorCode;
-  readonly status: number;
+export type ErrorCode = keyof typeof ERROR_CODES;
+/** The HTTP status of a code, as a literal type: `StatusOf<"NOT_FOUND">` is 404. */
+export type StatusOf<C extends ErrorCode> = (typeof ERROR_CODES)[C]["status"];
+
+export const errorCodes = Object.keys(ERROR_CODES) as ErrorCode[];
+export const statusOf = <C extends ErrorCode>(code: C): StatusOf<C> => ERROR_CODES[code].status;
+
+/** An error a client can cause. The status must be the table's for the code (checked by the compiler). */
+export class CatalogError<C extends ErrorCode = ErrorCode> extends Error {
+  readonly code: C;
+  readonly status: StatusOf<C>;
   readonly details?: unknown;
-  constructor(code: ErrorCode, status: number, message: string, details?: unknown) {
+  constructor(code: C, status: StatusOf<C>, message: string, details?: unknown) {
     super(message);
     this.name = "CatalogError";
     this.code = code;

@@ -1,19 +1,11 @@
 // Admin routes: start a replay, follow its progress. Behind the bearer-token guard.
-import { Elysia, t } from "elysia";
+import { Elysia } from "elysia";
 import { CatalogError } from "../catalog/errors.ts";
 import type { ReplayRunner } from "../usecases/replay-jobs.ts";
 import { bearerGuard } from "./auth.ts";
 import { parseJsonBody } from "./body.ts";
 import { docs } from "./openapi-docs.ts";
-import { ProductId } from "./schemas.ts";
-
-export const ReplayBody = t.Object(
-  {
-    productIds: t.Optional(t.Array(ProductId, { minItems: 1, maxItems: 10_000, description: "absent: every product" })),
-    namespace: t.Optional(t.String({ pattern: "^[A-Za-z0-9_-]{1,32}$", description: "cache namespace to rebuild; default: the api's" })),
-  },
-  { additionalProperties: false },
-);
+import { JobParams, ReplayBody } from "./schemas.ts";
 
 /** True for a request whose path is under /admin/ (without parsing the URL: this runs on every request). */
 function isAdminPath(url: string): boolean {
@@ -49,7 +41,7 @@ export function adminRoutes(deps: { runner: ReplayRunner; adminToken: string | n
             if (!job) throw new CatalogError("NOT_FOUND", 404, `replay job ${params.jobId} not found`);
             return job;
           },
-          { params: t.Object({ jobId: t.String({ pattern: "^[A-Za-z0-9-]{1,64}$" }) }), detail: docs.replayStatus },
+          { params: JobParams, detail: docs.replayStatus },
         ),
     );
 }

@@ -1,11 +1,12 @@
 // The one place where errors become HTTP responses: `{"error": {"code", "message", "details"?}}`.
 import type { Logger } from "pino";
-import { CatalogError, type ErrorCode } from "../catalog/errors.ts";
+import { CatalogError, statusOf, type ErrorCode } from "../catalog/errors.ts";
 import { ServiceUnavailableError } from "../usecases/ports.ts";
 
-export function errorResponse(status: number, code: ErrorCode | string, message: string, details?: unknown): Response {
+/** The response of one code of the table (src/catalog/errors.ts), with the table's status. */
+export function errorResponse(code: ErrorCode, message: string, details?: unknown): Response {
   const body = details === undefined ? { code, message } : { code, message, details };
-  return Response.json({ error: body }, { status });
+  return Response.json({ error: body }, { status: statusOf(code) });
 }
 
 type ElysiaErrorContext = { code: unknown; error: unknown; request: Request; set: { status?: number | string } };
@@ -23,10 +24,10 @@ function mapErrorToResponse(logger: Logger) {
   return ({ code, error, request }: ElysiaErrorContext): Response => {
     // Elysia wraps whatever a body parser throws in a ParseError; ours are CatalogErrors.
     if (code === "PARSE" && (error as Error).cause instanceof CatalogError) error = (error as Error).cause;
-    if (error instanceof CatalogError) return errorResponse(error.status, error.code, error.message, error.details);
+    if (error instanceof CatalogError) return errorResponse(error.code, error.message, error.details);
     if (error instanceof ServiceUnavailableError) {
       logger.warn({ dependency: error.dependency, err: (error.cause as Error)?.message }, "dependency unavailable");
-      const res = errorResponse(503, "UNAVAILABLE", `${error.dependency} is unavailable; retry shortly`);
+      const res = errorResponse("UNAVAILABLE", `${error.dependency} is unavailable; retry shortly`);
       res.headers.set("retry-after", "1");
       return res;
     }
@@ -34,22 +35,24 @@ function mapErrorToResponse(logger: Logger) {
       case "VALIDATION": {
         const all = (error as { all?: { path: string; message: string }[] }).all ?? [];
         const details = all.slice(0, 20).map((e) => ({ path: e.path || "/", message: e.message }));
-        return errorResponse(400, "VALIDATION_FAILED", "the request does not match the contract", details);
+        return errorResponse("VALIDATION_FAILED", "the request does not match the contract", details);
       }
       case "PARSE":
-        return errorResponse(400, "MALFORMED_JSON", "the body is not valid JSON");
+        return errorResponse("MALFORMED_JSON", "the body is not valid JSON");
       case "NOT_FOUND":
-        return errorResponse(404, "ROUTE_NOT_FOUND", `no route for ${request.method} ${new URL(request.url).pathname}`);
+        return errorResponse("ROUTE_NOT_FOUND", `no route for ${request.method} ${new URL(request.url).pathname}`);
       case "INVALID_COOKIE_SIGNATURE":
       case "INVALID_FILE_TYPE":
-        return errorResponse(400, "VALIDATION_FAILED", String((error as Error).message));
+        return errorResponse("VALIDATION_FAILED", String((error as Error).message));
       default: {
+        // Any other error that says it is the client's (a 4xx status) is a request breaking the
+        // contract; every code answered is one of the table's, so the document can list it.
         const status = (error as { status?: unknown }).status;
         if (typeof status === "number" && status >= 400 && status < 500) {
-          return errorResponse(status, "BAD_REQUEST", String((error as Error).message ?? "bad request"));
+          return errorResponse("VALIDATION_FAILED", String((error as Error).message ?? "bad request"));
         }
         logger.error({ err: error, method: request.method, url: request.url }, "unhandled error");
-        return errorResponse(500, "INTERNAL", "internal error");
+        return errorResponse("INTERNAL", "internal error");
       }
     }
   };

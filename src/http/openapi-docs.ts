@@ -1,183 +1,168 @@
-// OpenAPI details of each route: summaries and every response with its error codes. Schemas of
-// requests come from the route schemas themselves (@elysiajs/openapi); responses are described
-// here rather than validated at run time, so the hit path does no response validation.
-import type { DocumentDecoration } from "elysia";
-import type { ErrorCode } from "../catalog/errors.ts";
+// OpenAPI details of each route: summaries, and every response with its error codes. Nothing here
+// restates the contract: requests come from the route schemas (@elysiajs/openapi), the components
+// are the TypeBox schemas of src/http/schemas.ts, and each error response is built from the one
+// error-code table (src/catalog/errors.ts): its status, its meaning and its codes. Responses are
+// described rather than validated at run time, so the hit path does no response validation.
+// test/integration/openapi-contract.test.ts holds the document to what the routes answer.
+import { Elysia, type AnyElysia, type DocumentDecoration } from "elysia";
+import { ERROR_CODES, statusOf, type ErrorCode } from "../catalog/errors.ts";
+import { ErrorBody, Health, Product, ProductBatch, ProductHistory, Readiness, ReplayJobSchema, ReplayStarted } from "./schemas.ts";
 
-// The objects below are plain OpenAPI; this only tells TypeScript so (its literal types are wider).
-const asDocs = <K extends string>(d: Record<K, object>) => d as Record<K, DocumentDecoration>;
-
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const ref = (name: keyof typeof components.schemas) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: object) => ({ "application/json": { schema } });
-
-function errors(status: number, codes: ErrorCode[], description: string) {
-  return {
-    [status]: {
-      description: `${description}. Codes: ${codes.join(", ")}`,
-      content: json({ allOf: [ref("Error")], example: { error: { code: codes[0], message: "…" } } }),
-    },
-  };
-}
-
-const etag = { ETag: { description: 'The version, quoted: "3"', schema: { type: "string" } } };
-const product = (description: string, headers: object = etag) => ({ description, headers, content: json(ref("Product")) });
-const bad = errors(400, ["VALIDATION_FAILED", "MALFORMED_JSON"], "The request breaks the contract");
-const badQuery = errors(400, ["VALIDATION_FAILED"], "An id, query or header breaks the contract");
-const notFound = errors(404, ["NOT_FOUND"], "Unknown or deleted product");
-const unavailable = errors(503, ["UNAVAILABLE"], "PostgreSQL cannot be reached; retry after Retry-After seconds");
-const writeErrors = {
-  ...unavailable,
-  ...bad,
-  ...notFound,
-  ...errors(409, ["CONFLICT_RETRY_EXHAUSTED"], "Writers in other instances kept winning the version"),
-  ...errors(412, ["VERSION_CONFLICT"], "If-Match names another version; details.currentVersion"),
-  ...errors(413, ["PAYLOAD_TOO_LARGE"], "The body is over BODY_LIMIT_BYTES"),
-  ...errors(415, ["UNSUPPORTED_MEDIA_TYPE"], "The body is not application/json"),
-};
-const ifMatch = {
-  name: "If-Match",
-  in: "header",
-  required: false,
-  description: 'Optimistic concurrency: "<version>" (or *); a mismatch is 412 VERSION_CONFLICT',
-  schema: { type: "string" },
-};
-const unauthorized = errors(401, ["UNAUTHORIZED"], "Missing or wrong bearer token");
+const header = (description: string, schema: object = { type: "string" }) => ({ description, schema });
 
 export const components = {
   schemas: {
-    Product: {
-      type: "object",
-      required: ["id", "name", "description", "priceCents", "currency", "version", "updatedAt"],
-      properties: {
-        id: { type: "string", pattern: "^[A-Za-z0-9_-]{1,64}$" },
-        name: { type: "string", minLength: 1, maxLength: 200 },
-        description: { type: "string", maxLength: 5000 },
-        priceCents: { type: "integer", minimum: 0, maximum: 1e12 },
-        currency: { type: "string", pattern: "^[A-Z]{3}$", description: "ISO 4217" },
-        category: { type: "string", minLength: 1, maxLength: 100 },
-        version: { type: "integer", minimum: 1, readOnly: true },
-        updatedAt: { type: "string", format: "date-time", readOnly: true },
-      },
-    },
-    Error: {
-      type: "object",
-      required: ["error"],
-      properties: {
-        error: {
-          type: "object",
-          required: ["code", "message"],
-          properties: {
-            code: {
-              type: "string",
-              enum: [
-                "VALIDATION_FAILED",
-                "MALFORMED_JSON",
-                "UNAUTHORIZED",
-                "NOT_FOUND",
-                "ROUTE_NOT_FOUND",
-                "ALREADY_EXISTS",
-                "CONFLICT_RETRY_EXHAUSTED",
-                "REPLAY_RUNNING",
-                "VERSION_CONFLICT",
-                "PAYLOAD_TOO_LARGE",
-                "UNSUPPORTED_MEDIA_TYPE",
-                "UNAVAILABLE",
-              ] satisfies ErrorCode[],
-            },
-            message: { type: "string" },
-            details: {},
-          },
-        },
-      },
-    },
+    Product,
+    ProductBatch,
+    ProductHistory,
+    ReplayStarted,
+    ReplayJob: ReplayJobSchema,
+    Health,
+    Readiness,
+    Error: ErrorBody(),
   },
   securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
 };
 
-export const docs = asDocs({
+/**
+ * The error responses for `codes`, one per status of the table, each listing its codes with their
+ * meanings and restricting `error.code` to them. Every operation also answers 500 INTERNAL.
+ */
+export function errorResponses(codes: readonly ErrorCode[]) {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of new Set<ErrorCode>([...codes, "INTERNAL"])) {
+    const status = statusOf(code);
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  return Object.fromEntries(
+    [...byStatus].map(([status, group]) => [
+      status,
+      {
+        description: group.map((code) => `${code}: ${ERROR_CODES[code].meaning}`).join("; "),
+        ...(group.includes("UNAVAILABLE") ? { headers: { "Retry-After": header("seconds to wait before retrying", { type: "integer" }) } } : {}),
+        content: json(ErrorBody(group)),
+      },
+    ]),
+  );
+}
+
+const etag = { ETag: header('The version, quoted: "3"') };
+const cacheHeaders = {
+  "X-Cache": header("hit or miss", { type: "string", enum: ["hit", "miss"] }),
+  "Cache-Status": header("RFC 9211: `catalog-cache; hit`, `catalog-cache; fwd=miss; stored` or `catalog-cache; fwd=miss; detail=not-stored`"),
+};
+const product = (description: string, headers: object = etag) => ({ description, headers, content: json(ref("Product")) });
+
+// Who can answer what. A JSON body can be malformed, too large or not JSON at all; a DELETE takes
+// no body, but Elysia still parses a JSON one it is sent (and refuses a malformed one).
+const bodyErrors: ErrorCode[] = ["VALIDATION_FAILED", "MALFORMED_JSON", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE"];
+const commandErrors: ErrorCode[] = ["NOT_FOUND", "CONFLICT_RETRY_EXHAUSTED", "VERSION_CONFLICT", "UNAVAILABLE"];
+const adminErrors: ErrorCode[] = ["UNAUTHORIZED"];
+
+const operations = {
   getProduct: {
     summary: "Read a product (cache first)",
-    parameters: [{ name: "If-None-Match", in: "header", required: false, schema: { type: "string" }, description: "an ETag: 304 when it is current" }],
     responses: {
-      200: product("The product", { ...etag, "X-Cache": { description: "hit or miss", schema: { type: "string", enum: ["hit", "miss"] } } }),
-      304: { description: "Not modified (If-None-Match matched)" },
-      ...badQuery,
-      ...notFound,
-      ...unavailable,
+      200: product("The product", { ...etag, ...cacheHeaders }),
+      304: { description: "Not modified (If-None-Match names the current version)", headers: { ...etag, ...cacheHeaders } },
+      ...errorResponses(["VALIDATION_FAILED", "NOT_FOUND", "UNAVAILABLE"]),
     },
   },
   getProducts: {
     summary: "Batch read of up to 100 products",
     responses: {
-      200: {
-        description: "Found products in request order; unknown and deleted ids in missing",
-        content: json({ type: "object", properties: { items: { type: "array", items: ref("Product") }, missing: { type: "array", items: { type: "string" } } } }),
-      },
-      ...badQuery,
+      200: { description: "Found products in request order; unknown and deleted ids in missing", content: json(ref("ProductBatch")) },
+      ...errorResponses(["VALIDATION_FAILED", "UNAVAILABLE"]),
     },
   },
   history: {
     summary: "The product's events, oldest first",
     responses: {
-      200: {
-        description: "History",
-        content: json({
-          type: "object",
-          properties: {
-            events: {
-              type: "array",
-              items: {
-                type: "object",
-                properties: { version: { type: "integer" }, type: { type: "string" }, data: { type: "object" }, occurredAt: { type: "string", format: "date-time" } },
-              },
-            },
-          },
-        }),
-      },
-      ...badQuery,
-      ...notFound,
+      200: { description: "History", content: json(ref("ProductHistory")) },
+      ...errorResponses(["VALIDATION_FAILED", "NOT_FOUND", "UNAVAILABLE"]),
     },
   },
   create: {
     summary: "Create a product",
     responses: {
-      201: product("Created", { ...etag, Location: { schema: { type: "string" } } }),
-      ...bad,
-      ...errors(409, ["ALREADY_EXISTS"], "The id exists; details.currentVersion"),
-      ...unavailable,
-      ...errors(413, ["PAYLOAD_TOO_LARGE"], "The body is over BODY_LIMIT_BYTES"),
-      ...errors(415, ["UNSUPPORTED_MEDIA_TYPE"], "The body is not application/json"),
+      201: product("Created", { ...etag, Location: header("/products/{id}") }),
+      ...errorResponses([...bodyErrors, "ALREADY_EXISTS", "CONFLICT_RETRY_EXHAUSTED", "UNAVAILABLE"]),
     },
   },
-  replace: { summary: "Replace a product", parameters: [ifMatch], responses: { 200: product("Replaced"), ...writeErrors } },
-  patch: { summary: "Change some fields of a product", parameters: [ifMatch], responses: { 200: product("Changed"), ...writeErrors } },
+  replace: { summary: "Replace a product", responses: { 200: product("Replaced"), ...errorResponses([...bodyErrors, ...commandErrors]) } },
+  patch: { summary: "Change some fields of a product", responses: { 200: product("Changed"), ...errorResponses([...bodyErrors, ...commandErrors]) } },
   remove: {
     summary: "Delete a product (a tombstone event)",
-    parameters: [ifMatch],
-    responses: { 204: { description: "Deleted", headers: etag }, ...badQuery, ...notFound, ...errors(412, ["VERSION_CONFLICT"], "If-Match names another version") },
+    responses: { 204: { description: "Deleted", headers: etag }, ...errorResponses(["VALIDATION_FAILED", "MALFORMED_JSON", ...commandErrors]) },
   },
   replayStart: {
     summary: "Rebuild a cache namespace (and repair snapshots) from the event store",
     security: [{ bearer: [] }],
     responses: {
-      202: { description: "Started; follow GET /admin/replay/{jobId}", content: json({ type: "object", properties: { jobId: { type: "string" } } }) },
-      ...bad,
-      ...unauthorized,
-      ...errors(409, ["REPLAY_RUNNING"], "A full replay of that namespace runs; details.jobId"),
-      ...errors(415, ["UNSUPPORTED_MEDIA_TYPE"], "The body is not application/json"),
+      202: {
+        description: "Started; follow GET /admin/replay/{jobId}",
+        headers: { Location: header("/admin/replay/{jobId}") },
+        content: json(ref("ReplayStarted")),
+      },
+      ...errorResponses([...bodyErrors, ...adminErrors, "REPLAY_RUNNING"]),
     },
   },
   replayStatus: {
     summary: "Progress of a replay job",
     security: [{ bearer: [] }],
     responses: {
-      200: { description: "status (running, completed, failed, abandoned), processed, total, rate, counts, errors", content: json({ type: "object" }) },
-      ...badQuery,
-      ...unauthorized,
-      ...errors(404, ["NOT_FOUND"], "Unknown job"),
+      200: { description: "The job", content: json(ref("ReplayJob")) },
+      ...errorResponses(["VALIDATION_FAILED", ...adminErrors, "NOT_FOUND"]),
     },
   },
-  healthz: { summary: "Liveness (no I/O)", responses: { 200: { description: "alive" } } },
-  readyz: { summary: "Readiness: PostgreSQL and Redis answer", responses: { 200: { description: "ready" }, 503: { description: "not ready; checks say which" } } },
-  metrics: { summary: "Prometheus metrics", responses: { 200: { description: "text exposition format" } } },
-});
+  healthz: { summary: "Liveness (no I/O)", responses: { 200: { description: "alive", content: json(ref("Health")) }, ...errorResponses([]) } },
+  readyz: {
+    summary: "Readiness: PostgreSQL and Redis answer",
+    responses: {
+      200: { description: "ready", content: json(ref("Readiness")) },
+      503: { description: "not ready; checks say which", content: json(ref("Readiness")) },
+      ...errorResponses([]),
+    },
+  },
+  metrics: {
+    summary: "Prometheus metrics",
+    responses: { 200: { description: "text exposition format", content: { "text/plain": { schema: { type: "string" } } } }, ...errorResponses([]) },
+  },
+};
+
+export type OperationId = keyof typeof operations;
+
+// Each route's `detail`: its operation, named by its key. (The objects are plain OpenAPI; the cast
+// only tells TypeScript so, its literal types being wider.)
+export const docs = Object.fromEntries(Object.entries(operations).map(([operationId, op]) => [operationId, { operationId, ...op }])) as unknown as Record<
+  OperationId,
+  DocumentDecoration
+>;
+
+/**
+ * Operations whose JSON body may be left out. The generator marks every request body required and
+ * has no option to say otherwise, so the served document is completed here.
+ */
+const optionalBody: OperationId[] = ["replayStart"];
+
+type Document = { paths?: Record<string, Record<string, { operationId?: string; requestBody?: { required?: boolean } }>> };
+
+export function completeDocument(doc: Document): Document {
+  for (const ops of Object.values(doc.paths ?? {})) {
+    for (const op of Object.values(ops)) {
+      if (op.requestBody && optionalBody.includes(op.operationId as OperationId)) op.requestBody.required = false;
+    }
+  }
+  return doc;
+}
+
+/** The OpenAPI plugin, with its document completed (see completeDocument) on the way out. */
+export function withCompleteDocument(plugin: AnyElysia) {
+  return new Elysia({ name: "openapi-complete" })
+    .onAfterHandle(({ response }) => {
+      if (response && typeof response === "object" && "openapi" in response && "paths" in response) completeDocument(response as Document);
+    })
+    .use(plugin);
+}

@@ -7,9 +7,8 @@ import { LIMITS, isKnownCurrency, isValidId, toView, type ProductFields, type Pr
 import type { CommandResult } from "../usecases/commands.ts";
 import type { Queries } from "../usecases/queries.ts";
 import { parseJsonBody } from "./body.ts";
-import { errorResponse } from "./errors.ts";
 import { docs } from "./openapi-docs.ts";
-import { BatchQuery, CreateBody, GetQuery, IdParams, PatchBody, ReplaceBody } from "./schemas.ts";
+import { BatchQuery, CreateBody, GetQuery, IdParams, IfMatchHeaders, IfNoneMatchHeaders, PatchBody, ReplaceBody } from "./schemas.ts";
 
 // Bodies go through the project's strict parser ("jsonStrict" answers every request, so the built-in
 // "json" after it never runs); naming "json" too tells the OpenAPI generator the media type.
@@ -32,8 +31,8 @@ function cacheStatus(read: { cache: "hit" | "miss"; stored: boolean }): string {
 }
 
 /** `If-Match: "<version>"` → the expected version; `*` or absent → none. */
-export function parseIfMatch(header: string | null): number | undefined {
-  if (header === null) return undefined;
+export function parseIfMatch(header: string | null | undefined): number | undefined {
+  if (header === null || header === undefined) return undefined;
   const value = header.trim();
   if (value === "*") return undefined;
   const m = /^"([1-9][0-9]{0,14})"$/.exec(value);
@@ -42,8 +41,8 @@ export function parseIfMatch(header: string | null): number | undefined {
 }
 
 /** True when `If-None-Match` names the current version (or is `*`). */
-function matchesNoneMatch(header: string | null, version: number): boolean {
-  if (header === null) return false;
+function matchesNoneMatch(header: string | undefined, version: number): boolean {
+  if (header === undefined) return false;
   const tag = etag(version);
   return header.split(",").some((t) => {
     const v = t.trim();
@@ -84,25 +83,24 @@ export function productRoutes({ queries, execute, newId, bodyLimitBytes }: Produ
     .parser("jsonStrict", parseJsonBody(bodyLimitBytes))
     .get(
       "/products/:id",
-      async ({ params, query, request }) => {
+      async ({ params, query, headers, request, set }) => {
         if (query.minVersion !== undefined && new URL(request.url).searchParams.getAll("minVersion").length > 1) {
           throw validationFailed("minVersion is given more than once", [{ path: "/minVersion", message: "give it once" }]);
         }
         const minVersion = query.minVersion === undefined ? undefined : Number(query.minVersion);
         const read = await queries.getProduct(params.id, minVersion);
-        const headers = { "x-cache": read.cache, "cache-status": cacheStatus(read) };
+        const cacheHeaders = { "x-cache": read.cache, "cache-status": cacheStatus(read) };
         if (!read.found) {
-          const err = notFound(params.id);
-          const res = errorResponse(err.status, err.code, err.message);
-          for (const [k, v] of Object.entries(headers)) res.headers.set(k, v); // a cached tombstone answers 404 as a hit
-          return res;
+          // A cached tombstone answers 404 as a hit: the error mapper's response carries set.headers.
+          Object.assign(set.headers, cacheHeaders);
+          throw notFound(params.id);
         }
-        if (matchesNoneMatch(request.headers.get("if-none-match"), read.version)) {
-          return new Response(null, { status: 304, headers: { etag: etag(read.version), ...headers } });
+        if (matchesNoneMatch(headers["if-none-match"], read.version)) {
+          return new Response(null, { status: 304, headers: { etag: etag(read.version), ...cacheHeaders } });
         }
-        return productResponse(200, read.json, read.version, headers);
+        return productResponse(200, read.json, read.version, cacheHeaders);
       },
-      { params: IdParams, query: GetQuery, detail: docs.getProduct },
+      { params: IdParams, query: GetQuery, headers: IfNoneMatchHeaders, detail: docs.getProduct },
     )
     .get(
       "/products",
@@ -138,13 +136,13 @@ export function productRoutes({ queries, execute, newId, bodyLimitBytes }: Produ
     )
     .put(
       "/products/:id",
-      async ({ params, body, request }) => {
+      async ({ params, body, headers }) => {
         // The representation GET returns may come back as it is: a matching `id` is accepted,
         // `version` is an If-Match, and `updatedAt` (set by the server) is ignored.
         if (body.id !== undefined && body.id !== params.id) {
           throw validationFailed(`the body's id ${body.id} is not the path's ${params.id}`, [{ path: "/id", message: "must equal the id in the path" }]);
         }
-        const header = parseIfMatch(request.headers.get("if-match"));
+        const header = parseIfMatch(headers["if-match"]);
         if (header !== undefined && body.version !== undefined && header !== body.version) {
           throw validationFailed(`If-Match names version ${header} and the body version ${body.version}`, [{ path: "/version", message: "must agree with If-Match" }]);
         }
@@ -153,25 +151,25 @@ export function productRoutes({ queries, execute, newId, bodyLimitBytes }: Produ
         const { state } = await execute({ type: "ReplaceProduct", id: params.id, fields: fieldsOf(fields), expectedVersion });
         return written(state);
       },
-      { params: IdParams, body: ReplaceBody, parse: JSON_BODY, detail: docs.replace },
+      { params: IdParams, headers: IfMatchHeaders, body: ReplaceBody, parse: JSON_BODY, detail: docs.replace },
     )
     .patch(
       "/products/:id",
-      async ({ params, body, request }) => {
-        const expectedVersion = parseIfMatch(request.headers.get("if-match"));
+      async ({ params, body, headers }) => {
+        const expectedVersion = parseIfMatch(headers["if-match"]);
         checkCurrency(body.currency);
         const { state } = await execute({ type: "PatchProduct", id: params.id, changes: body as FieldChanges, expectedVersion });
         return written(state);
       },
-      { params: IdParams, body: PatchBody, parse: JSON_BODY, detail: docs.patch },
+      { params: IdParams, headers: IfMatchHeaders, body: PatchBody, parse: JSON_BODY, detail: docs.patch },
     )
     .delete(
       "/products/:id",
-      async ({ params, request }) => {
-        const expectedVersion = parseIfMatch(request.headers.get("if-match"));
+      async ({ params, headers }) => {
+        const expectedVersion = parseIfMatch(headers["if-match"]);
         const { state } = await execute({ type: "DeleteProduct", id: params.id, expectedVersion });
         return new Response(null, { status: 204, headers: { etag: etag(state.version) } });
       },
-      { params: IdParams, detail: docs.remove },
+      { params: IdParams, headers: IfMatchHeaders, detail: docs.remove },
     );
 }
