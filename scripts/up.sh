@@ -10,7 +10,7 @@ bash scripts/setup.sh
 source scripts/procs.sh
 
 start_proc api "$BUN" src/main.ts
-start_proc relay "$NODE24" consumers/relay.ts
+start_proc relay "$NODE24" relay/main.ts
 METRICS_PORT=9465 CACHE_NAMESPACE=catalog CONSUMER_MODE=rebuild CONSUMER_INSTANCE_ID=catalog-1 \
   start_proc consumer-catalog "$NODE24" consumers/consumer.ts
 METRICS_PORT=9466 CACHE_NAMESPACE=storefront CONSUMER_MODE=evict CONSUMER_INSTANCE_ID=storefront-1 \

@@ -1,37 +1,19 @@
-// The environment, parsed once into a typed config with clear errors. Every variable is listed in
-// the README with its default; keep the two in step.
+// The environment, parsed once into a typed config with clear errors: the one reader of every
+// process, the api (Bun) and the relay and consumers (Node 24), so this file is erasable TypeScript
+// and imports nothing that runs. A variable that several processes read is declared once below
+// (name, default, pattern); each loader reads only the variables its process uses (the compose
+// test holds the deployment to that). Every variable is listed in the README with its default;
+// keep the two in step.
+import type { ConsumerMode } from "./usecases/decode-event.ts";
 
 export type AppEnv = "development" | "test" | "production";
-
-export type Config = {
-  env: AppEnv;
-  host: string;
-  port: number;
-  databaseUrl: string;
-  redisUrl: string;
-  cache: {
-    keyPrefix: string;
-    namespace: string;
-    ttlSeconds: number;
-    writeThrough: boolean;
-    commandTimeoutMs: number;
-    /** How often the namespace's fence is verified while connected (also after every reconnect). */
-    fenceCheckMs: number;
-    /** Lifetime of a cached "no such product"; 0 turns negative caching off. */
-    negativeTtlSeconds: number;
-  };
-  bodyLimitBytes: number;
-  logLevel: string;
-  /** Bearer token of the admin endpoints; null only in development (then they are open). */
-  adminToken: string | null;
-  lease: { leaseMs: number; waitMs: number };
-};
 
 export class ConfigError extends Error {}
 
 export type Env = Record<string, string | undefined>;
 
-// Readers shared with the Node processes (consumers/config.ts).
+// ---- readers
+
 export function str(env: Env, name: string, fallback: string, pattern?: RegExp): string {
   const raw = env[name];
   const value = raw === undefined || raw === "" ? fallback : raw;
@@ -57,29 +39,85 @@ export function bool(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(`${name}=${JSON.stringify(env[name])} must be true or false`);
 }
 
+// ---- variables read by more than one process
+
+const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
+const NAMESPACE = /^[A-Za-z0-9_-]{1,32}$/;
+
+const databaseUrl = (env: Env) => str(env, "DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/catalog", /^postgres(ql)?:\/\//);
+const redisUrl = (env: Env) => str(env, "REDIS_URL", "redis://127.0.0.1:6379/0", /^rediss?:\/\//);
+const logLevel = (env: Env) => str(env, "LOG_LEVEL", "info", /^(fatal|error|warn|info|debug|trace|silent)$/);
+const cacheNamespace = (env: Env) => str(env, "CACHE_NAMESPACE", "catalog", NAMESPACE);
+/** The api gives up on Redis sooner (it has PostgreSQL to fall back on) than a consumer (it retries). */
+const redisCommandTimeoutMs = (env: Env, fallback: number) => int(env, "REDIS_COMMAND_TIMEOUT_MS", fallback, 10, 60_000);
+/** The cache settings every writer of a namespace shares. */
+const cacheKeys = (env: Env) => ({
+  keyPrefix: str(env, "CACHE_KEY_PREFIX", "cc", /^[A-Za-z0-9_.-]{1,32}$/),
+  ttlSeconds: int(env, "CACHE_TTL_SECONDS", 3600, 0, 30 * 24 * 3600),
+  /** How often the namespace's fence is verified while connected (also after every reconnect). */
+  fenceCheckMs: int(env, "CACHE_FENCE_CHECK_MS", 1000, 50, 60_000),
+});
+/** What the Kafka-side processes share: the broker, the topic, the log level and where /metrics listens. */
+function kafkaProcess(env: Env, defaultMetricsPort: number) {
+  return {
+    brokers: str(env, "KAFKA_BROKERS", "127.0.0.1:9092", /^[^,\s]+(,[^,\s]+)*$/).split(","),
+    topic: str(env, "KAFKA_TOPIC", "catalog.product-events", TOPIC),
+    logLevel: logLevel(env),
+    metricsHost: str(env, "METRICS_HOST", "127.0.0.1"),
+    metricsPort: int(env, "METRICS_PORT", defaultMetricsPort, 0, 65535),
+  };
+}
+
+// ---- the api
+
+export type Config = {
+  env: AppEnv;
+  host: string;
+  port: number;
+  databaseUrl: string;
+  redisUrl: string;
+  cache: {
+    keyPrefix: string;
+    namespace: string;
+    ttlSeconds: number;
+    writeThrough: boolean;
+    commandTimeoutMs: number;
+    /** How often the namespace's fence is verified while connected (also after every reconnect). */
+    fenceCheckMs: number;
+    /** Lifetime of a cached "no such product"; 0 turns negative caching off. */
+    negativeTtlSeconds: number;
+  };
+  bodyLimitBytes: number;
+  logLevel: string;
+  /** Bearer token of the admin endpoints; null only in development (then they are open). */
+  adminToken: string | null;
+  lease: { leaseMs: number; waitMs: number };
+};
+
 export function loadConfig(env: Env = process.env): Config {
   const appEnv = str(env, "APP_ENV", env.NODE_ENV === "production" ? "production" : "development", /^(development|test|production)$/) as AppEnv;
   const adminToken = env.ADMIN_TOKEN ? env.ADMIN_TOKEN : null;
   if (appEnv !== "development" && (adminToken === null || adminToken.length < 16)) {
     throw new ConfigError(`ADMIN_TOKEN must be set to a secret of at least 16 characters when APP_ENV=${appEnv} (only development runs without one)`);
   }
+  const { keyPrefix, ttlSeconds, fenceCheckMs } = cacheKeys(env);
   return {
     env: appEnv,
     host: str(env, "HOST", "127.0.0.1"),
     port: int(env, "PORT", 3000, 0, 65535),
-    databaseUrl: str(env, "DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/catalog", /^postgres(ql)?:\/\//),
-    redisUrl: str(env, "REDIS_URL", "redis://127.0.0.1:6379/0", /^rediss?:\/\//),
+    databaseUrl: databaseUrl(env),
+    redisUrl: redisUrl(env),
     cache: {
-      keyPrefix: str(env, "CACHE_KEY_PREFIX", "cc", /^[A-Za-z0-9_.-]{1,32}$/),
-      namespace: str(env, "CACHE_NAMESPACE", "catalog", /^[A-Za-z0-9_-]{1,32}$/),
-      ttlSeconds: int(env, "CACHE_TTL_SECONDS", 3600, 0, 30 * 24 * 3600),
+      keyPrefix,
+      namespace: cacheNamespace(env),
+      ttlSeconds,
       writeThrough: bool(env, "CACHE_WRITE_THROUGH", true),
-      commandTimeoutMs: int(env, "REDIS_COMMAND_TIMEOUT_MS", 250, 10, 60_000),
-      fenceCheckMs: int(env, "CACHE_FENCE_CHECK_MS", 1000, 50, 60_000),
+      commandTimeoutMs: redisCommandTimeoutMs(env, 250),
+      fenceCheckMs,
       negativeTtlSeconds: int(env, "CACHE_NEGATIVE_TTL_SECONDS", 30, 0, 24 * 3600),
     },
     bodyLimitBytes: int(env, "BODY_LIMIT_BYTES", 64 * 1024, 1024, 10 * 1024 * 1024),
-    logLevel: str(env, "LOG_LEVEL", "info", /^(fatal|error|warn|info|debug|trace|silent)$/),
+    logLevel: logLevel(env),
     adminToken,
     lease: {
       leaseMs: int(env, "CACHE_LEASE_MS", 2000, 100, 60_000),
@@ -87,3 +125,40 @@ export function loadConfig(env: Env = process.env): Config {
     },
   };
 }
+
+// ---- the relay (Node 24)
+
+export function loadRelayConfig(env: Env = process.env) {
+  const base = kafkaProcess(env, 9464);
+  return {
+    ...base,
+    databaseUrl: databaseUrl(env),
+    batchSize: int(env, "RELAY_BATCH_SIZE", 500, 1, 10_000),
+    pollMs: int(env, "RELAY_POLL_MS", 1000, 10, 60_000),
+    retentionSeconds: int(env, "RELAY_RETENTION_SECONDS", 3600, 0, 30 * 24 * 3600),
+    failpoint: str(env, "RELAY_FAILPOINT", "none", /^(none|crash-after-publish)$/),
+    /** Shared by every relay of one outbox and topic: a new leader's producer fences the old one's. */
+    transactionalId: str(env, "RELAY_TRANSACTIONAL_ID", `catalog-relay.${base.topic}`, TOPIC),
+  };
+}
+export type RelayConfig = ReturnType<typeof loadRelayConfig>;
+
+// ---- a cache consumer (Node 24)
+
+export function loadConsumerConfig(env: Env = process.env) {
+  const base = kafkaProcess(env, 9465);
+  const namespace = cacheNamespace(env);
+  return {
+    ...base,
+    dlqTopic: str(env, "KAFKA_DLQ_TOPIC", `${base.topic}.dlq`, TOPIC),
+    redisUrl: redisUrl(env),
+    namespace,
+    mode: str(env, "CONSUMER_MODE", "rebuild", /^(rebuild|evict)$/) as ConsumerMode,
+    groupId: str(env, "CONSUMER_GROUP", `catalog-cache.${namespace}`, TOPIC),
+    /** Static group membership (empty: dynamic); unique per running consumer of a group. */
+    instanceId: str(env, "CONSUMER_INSTANCE_ID", "", /^[A-Za-z0-9._-]{0,249}$/) || undefined,
+    cache: { ...cacheKeys(env), namespace },
+    commandTimeoutMs: redisCommandTimeoutMs(env, 1000),
+  };
+}
+export type ConsumerConfig = ReturnType<typeof loadConsumerConfig>;

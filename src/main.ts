@@ -1,72 +1,62 @@
-// The api process: config → adapters → createApp(deps).listen(), and a graceful shutdown.
+// The api process: config → adapters → createApp(deps).listen(). On SIGTERM it drains the requests
+// in flight (src/process.ts runs the stop and the exit).
 import { createApp, serverLimits } from "./app.ts";
-import { ConfigError, loadConfig, type Config } from "./config.ts";
-import { createLogger } from "./infra/logger.ts";
+import { loadConfig } from "./config.ts";
 import { createPrismaClient, createPrismaEventStore } from "./infra/prisma-event-store.ts";
 import { createRedisCache, createRedisClient } from "./infra/redis-cache.ts";
 import { createRedisJobStore } from "./infra/redis-jobs.ts";
+import { runProcess } from "./process.ts";
 import { createCacheWriter } from "./usecases/cache-writer.ts";
 import { createReplayRunner } from "./usecases/replay-jobs.ts";
 
-let config: Config;
-try {
-  config = loadConfig();
-} catch (err) {
-  if (err instanceof ConfigError) {
-    console.error(`configuration error: ${err.message}`);
-    process.exit(2);
-  }
-  throw err;
-}
+await runProcess({
+  name: "api",
+  loadConfig,
+  async start(config, logger) {
+    const prisma = createPrismaClient(config.databaseUrl);
+    const redis = createRedisClient(config.redisUrl, config.cache.commandTimeoutMs);
+    redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
+    const cacheFor = (namespace: string) => createRedisCache(redis, { ...config.cache, namespace });
+    const cache = cacheFor(config.cache.namespace);
+    cache.onEpochChange((epoch, previous) =>
+      logger.warn({ namespace: config.cache.namespace, epoch, previous }, "the cache fence moved: Redis lost data; entries written before are no longer served"),
+    );
+    // Serve once the fence is verified (a few ms); without Redis the api starts anyway and reads PostgreSQL.
+    if (!(await cache.whenReady(2000))) logger.warn("the cache is not usable yet (Redis unreachable or its fence not verified); reading PostgreSQL until it is");
+    const store = createPrismaEventStore(prisma);
+    const writer = config.cache.writeThrough ? createCacheWriter(cache, logger.child({ layer: "write-through" })) : null;
+    const replay = createReplayRunner({
+      source: store,
+      cacheFor,
+      jobs: createRedisJobStore(redis, config.cache.keyPrefix),
+      logger: logger.child({ layer: "replay" }),
+      defaultNamespace: config.cache.namespace,
+    });
+    if (config.adminToken === null) logger.warn("ADMIN_TOKEN is not set: the admin routes are open (development only)");
 
-const logger = createLogger(config.logLevel, { process: "api" });
-const prisma = createPrismaClient(config.databaseUrl);
-const redis = createRedisClient(config.redisUrl, config.cache.commandTimeoutMs);
-redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
-const cacheFor = (namespace: string) => createRedisCache(redis, { ...config.cache, namespace });
-const cache = cacheFor(config.cache.namespace);
-cache.onEpochChange((epoch, previous) =>
-  logger.warn({ namespace: config.cache.namespace, epoch, previous }, "the cache fence moved: Redis lost data; entries written before are no longer served"),
-);
-// Serve once the fence is verified (a few ms); without Redis the api starts anyway and reads PostgreSQL.
-if (!(await cache.whenReady(2000))) logger.warn("the cache is not usable yet (Redis unreachable or its fence not verified); reading PostgreSQL until it is");
-const store = createPrismaEventStore(prisma);
-const writer = config.cache.writeThrough ? createCacheWriter(cache, logger.child({ layer: "write-through" })) : null;
-const replay = createReplayRunner({
-  source: store,
-  cacheFor,
-  jobs: createRedisJobStore(redis, config.cache.keyPrefix),
-  logger: logger.child({ layer: "replay" }),
-  defaultNamespace: config.cache.namespace,
+    const app = createApp({
+      store,
+      cache,
+      writer,
+      logger,
+      bodyLimitBytes: config.bodyLimitBytes,
+      replay,
+      adminToken: config.adminToken,
+      lease: config.lease,
+      negativeCache: config.cache.negativeTtlSeconds > 0,
+    }).listen({
+      hostname: config.host,
+      port: config.port,
+      ...serverLimits(config.bodyLimitBytes),
+    });
+    logger.info({ url: `http://${config.host}:${app.server?.port}`, env: config.env, namespace: config.cache.namespace }, "api listening");
+
+    return {
+      stopping: "draining requests",
+      async stop() {
+        await app.stop(); // waits for in-flight requests
+        await Promise.allSettled([redis.quit(), prisma.$disconnect()]);
+      },
+    };
+  },
 });
-if (config.adminToken === null) logger.warn("ADMIN_TOKEN is not set: the admin routes are open (development only)");
-
-const app = createApp({
-  store,
-  cache,
-  writer,
-  logger,
-  bodyLimitBytes: config.bodyLimitBytes,
-  replay,
-  adminToken: config.adminToken,
-  lease: config.lease,
-  negativeCache: config.cache.negativeTtlSeconds > 0,
-}).listen({
-  hostname: config.host,
-  port: config.port,
-  ...serverLimits(config.bodyLimitBytes),
-});
-logger.info({ url: `http://${config.host}:${app.server?.port}`, env: config.env, namespace: config.cache.namespace }, "api listening");
-
-let stopping = false;
-async function shutdown(signal: string) {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, "shutting down: draining requests");
-  await app.stop(); // waits for in-flight requests
-  await Promise.allSettled([redis.quit(), prisma.$disconnect()]);
-  logger.info("stopped");
-  process.exit(0);
-}
-process.on("SIGTERM", () => void shutdown("SIGTERM"));
-process.on("SIGINT", () => void shutdown("SIGINT"));

@@ -6,13 +6,15 @@ import type { Logger } from "pino";
 const { Kafka, logLevel } = kafkaJs.KafkaJS;
 type KafkaClient = InstanceType<typeof Kafka>;
 import type { KafkaMessage, OutboxPublisher } from "../usecases/ports.ts";
+import { replaceOnFatal } from "./kafka-replace.ts";
 export type { KafkaMessage } from "../usecases/ports.ts";
 
 /**
  * The client's own log lines (librdkafka's included) go through pino, as JSON like ours. They are
  * also the only place where a fatal librdkafka error shows: the KafkaJS layer logs it and retries
  * forever on a handle that can no longer work (seen here after a broker restart timed out a static
- * consumer's session). `onFatal` lets the process replace the client instead.
+ * consumer's session). `onFatal` hands it to replaceOnFatal (kafka-replace.ts), which replaces the
+ * client.
  */
 function kafkaLogger(logger: Logger, onFatal?: (message: string) => void) {
   const log = logger.child({ layer: "kafka" });
@@ -69,13 +71,18 @@ export type Producer = Awaited<ReturnType<typeof createProducer>>;
 /** Longest a batch's transaction may take before its producer is replaced (message.timeout.ms is 30 s). */
 const PUBLISH_DEADLINE_MS = 20_000;
 
-export function createOutboxPublisher(newKafka: () => KafkaClient, topic: string, transactionalId: string, logger: Logger): OutboxPublisher {
-  type TxProducer = ReturnType<KafkaClient["producer"]>;
-  let producer: TxProducer | null = null;
-  return {
-    async open() {
-      if (producer) return false;
-      const p = newKafka().producer({
+export function createOutboxPublisher(
+  newKafka: (onFatal: (message: string) => void) => KafkaClient,
+  topic: string,
+  transactionalId: string,
+  logger: Logger,
+): OutboxPublisher {
+  // A producer whose handle goes fatal (fenced by a newer relay, say) is closed at once, which fails
+  // the batch in flight; the next pass opens a new one only if this relay still leads.
+  const producer = replaceOnFatal(
+    newKafka,
+    async (kafka) => {
+      const p = kafka.producer({
         kafkaJS: { idempotent: true, acks: -1, allowAutoTopicCreation: false, transactionalId },
         "linger.ms": 1,
         "message.timeout.ms": 30_000,
@@ -91,13 +98,20 @@ export function createOutboxPublisher(newKafka: () => KafkaClient, topic: string
         await p.disconnect().catch(() => {});
         throw err;
       }
-      producer = p;
+      return p;
+    },
+    { what: "kafka producer", logger, reopen: "on-open" },
+  );
+  return {
+    async open() {
+      if (producer.current()) return false;
+      await producer.open();
       logger.info({ transactionalId }, "transactional producer opened (older relays fenced)");
       return true;
     },
     async publish(messages: readonly KafkaMessage[]) {
-      if (!producer) throw new Error("the producer is not open");
-      const p = producer;
+      const p = producer.current();
+      if (!p) throw new Error("the producer is not open");
       // A deadline over the whole transaction: across a broker restart the client was seen here
       // waiting on a send for over a minute. Past it the relay closes this producer and the next
       // pass opens a new one, whose initTransactions aborts whatever this one left open.
@@ -123,11 +137,7 @@ export function createOutboxPublisher(newKafka: () => KafkaClient, topic: string
         clearTimeout(timer);
       }
     },
-    async close() {
-      const p = producer;
-      producer = null;
-      if (p) await Promise.race([p.disconnect().catch(() => {}), new Promise((r) => setTimeout(r, 5000))]);
-    },
+    close: () => producer.close(),
   };
 }
 

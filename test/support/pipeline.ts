@@ -88,7 +88,7 @@ export async function createPipeline(label: string, options: { redisUrl?: string
       return Object.assign(proc, { url });
     },
     async startRelay(extra: Record<string, string> = {}) {
-      return started(track(spawn([NODE24, "consumers/relay.ts"], env(extra)), "relay"), /"msg":"relay started"/, "the relay");
+      return started(track(spawn([NODE24, "relay/main.ts"], env(extra)), "relay"), /"msg":"relay started"/, "the relay");
     },
     async startConsumer(namespace: string, mode: "rebuild" | "evict", extra: Record<string, string> = {}) {
       const proc = track(

@@ -3,8 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { loadConsumerConfig, loadRelayConfig } from "../../consumers/config.ts";
-import { loadConfig, type Env } from "../../src/config.ts";
+import { loadConfig, loadConsumerConfig, loadRelayConfig, type Env } from "../../src/config.ts";
 import { ROOT } from "../support/processes.ts";
 
 type Service = {
@@ -39,7 +38,7 @@ function reads<T>(load: (env: Env) => T, env: Record<string, string>): { config:
 
 const loaders: Record<string, { load: (env: Env) => unknown; command: string[] }> = {
   api: { load: loadConfig, command: ["bun", "src/main.ts"] },
-  relay: { load: loadRelayConfig, command: ["node", "consumers/relay.ts"] },
+  relay: { load: loadRelayConfig, command: ["node", "relay/main.ts"] },
   "consumer-catalog": { load: loadConsumerConfig, command: ["node", "consumers/consumer.ts"] },
   "consumer-storefront": { load: loadConsumerConfig, command: ["node", "consumers/consumer.ts"] },
 };

@@ -1,0 +1,64 @@
+// The relay process (Node 24): outbox → Kafka, in commit order. Start: node relay/main.ts
+// On SIGTERM it finishes the batch in flight, closes its producer and its PostgreSQL session.
+import { loadRelayConfig } from "../src/config.ts";
+import { createKafka, createOutboxPublisher } from "../src/infra/kafka.ts";
+import { Counter, Gauge, Histogram, LATENCY_BUCKETS, createRegistry, serveMetrics } from "../src/infra/metrics.ts";
+import { createOutboxStore } from "../src/infra/outbox-store.ts";
+import { runProcess } from "../src/process.ts";
+import { createRelay } from "../src/usecases/relay-outbox.ts";
+
+await runProcess({
+  name: "relay",
+  loadConfig: loadRelayConfig,
+  async start(config, logger) {
+    const registry = createRegistry({ process: "relay" });
+    const published = new Counter({ name: "catalog_relay_published_total", help: "Outbox rows published to Kafka and acknowledged", registers: [registry] });
+    const publishSeconds = new Histogram({ name: "catalog_relay_batch_seconds", help: "Publish and mark time of one batch", buckets: LATENCY_BUCKETS, registers: [registry] });
+    const backlogRows = new Gauge({ name: "catalog_relay_backlog_rows", help: "Outbox rows not yet sent", registers: [registry] });
+    const backlogAge = new Gauge({ name: "catalog_relay_oldest_unsent_seconds", help: "Age of the oldest unsent outbox row", registers: [registry] });
+    const isLeader = new Gauge({ name: "catalog_relay_is_leader", help: "1 while this relay holds the outbox lock", registers: [registry] });
+    const errors = new Counter({ name: "catalog_relay_errors_total", help: "Relay passes that failed and were retried", registers: [registry] });
+
+    const store = createOutboxStore(config.databaseUrl, (err) => logger.warn({ err: err.message }, "outbox session lost"));
+    // Opened only while this relay leads; a failed publish closes it and the next pass opens a new
+    // one, as does a fatal error of its client (src/infra/kafka-replace.ts).
+    const publisher = createOutboxPublisher((onFatal) => createKafka(config.brokers, "catalog-relay", logger, onFatal), config.topic, config.transactionalId, logger);
+    const metrics = await serveMetrics(registry, config.metricsPort, config.metricsHost);
+
+    const relay = createRelay({
+      store,
+      publisher,
+      logger,
+      observe: {
+        published(rows, seconds) {
+          published.inc(rows);
+          publishSeconds.observe(seconds);
+        },
+        leader: (leader) => isLeader.set(leader ? 1 : 0),
+        backlog(rows, age) {
+          backlogRows.set(rows);
+          backlogAge.set(age);
+        },
+        error: () => errors.inc(),
+      },
+      options: {
+        batchSize: config.batchSize,
+        pollMs: config.pollMs,
+        retentionSeconds: config.retentionSeconds,
+        // Fault injection for the tests: die like kill -9 after the broker acknowledged, before the mark.
+        afterPublish: config.failpoint === "crash-after-publish" ? () => process.kill(process.pid, "SIGKILL") : undefined,
+      },
+    });
+    void relay.start();
+    logger.info({ topic: config.topic, metricsPort: metrics.port, batchSize: config.batchSize, transactionalId: config.transactionalId }, "relay started");
+
+    return {
+      stopping: "finishing the batch in flight",
+      async stop() {
+        await relay.stop(); // closes the producer
+        await store.close();
+        metrics.server.close();
+      },
+    };
+  },
+});
