@@ -1,12 +1,15 @@
 // Stampede protection, made deterministic: two api instances (one process here, two apps), one
-// holding the fill lease while its database read is held back.
+// holding the fill lease while its database read is held back. The test moves on when the store
+// and cache ports it hands each instance show the step happened (a read begun, a lease refused and
+// the cache polled), never after a pause.
 import { afterAll, describe, expect, test } from "bun:test";
 import pino from "pino";
 import { createApp } from "../../src/app.ts";
 import { createPrismaEventStore } from "../../src/infra/prisma-event-store.ts";
 import { cacheKey, createRedisCache } from "../../src/infra/redis-cache.ts";
-import type { EventStore } from "../../src/usecases/ports.ts";
+import type { EventStore, ProductCache } from "../../src/usecases/ports.ts";
 import { createHarness } from "../support/harness.ts";
+import { waitFor } from "../support/services.ts";
 
 const h = createHarness("lease");
 afterAll(() => h.close());
@@ -24,10 +27,29 @@ function instance(waitMs: number) {
       return s;
     },
   };
-  const cache = createRedisCache(h.redis, { keyPrefix: h.prefix, namespace: "catalog", ttlSeconds: 600 });
+  // Counts the polls of a miss that found the lease taken: a waiter for another instance's fill.
+  let refused = 0;
+  let polls = 0;
+  const redis = createRedisCache(h.redis, { keyPrefix: h.prefix, namespace: "catalog", ttlSeconds: 600 });
+  const cache: ProductCache = {
+    ...redis,
+    async acquireLease(id, token, ttlMs) {
+      const taken = await redis.acquireLease(id, token, ttlMs);
+      if (!taken) refused++;
+      return taken;
+    },
+    async get(id) {
+      if (refused > 0) polls++;
+      return redis.get(id);
+    },
+  };
   const app = createApp({ store, cache, writer: null, logger: pino({ level: "silent" }), lease: { leaseMs: 5000, waitMs } });
   return {
     reads: () => reads,
+    /** Resolves once this instance's database read has begun (the lease is then taken). */
+    reading: () => waitFor(() => reads > 0, 5000, "the database read to begin"),
+    /** Resolves once a miss here found the lease taken and polls the cache for the holder's fill. */
+    waiting: () => waitFor(() => refused > 0 && polls > 0, 5000, "a miss to find the lease taken and poll the cache"),
     hold() {
       let release!: () => void;
       held = new Promise((r) => (release = r));
@@ -51,9 +73,9 @@ describe("a miss while another instance holds the fill lease", () => {
     const b = instance(2000);
     const release = a.hold();
     const first = a.get(p.id); // takes the lease, reads, then waits
-    await Bun.sleep(50);
+    await a.reading();
     const second = b.get(p.id); // finds the lease: polls the cache
-    await Bun.sleep(50);
+    await b.waiting();
     release();
     expect(await first).toEqual({ status: 200, cache: "miss", body: p });
     expect(await second).toEqual({ status: 200, cache: "hit", body: p });
@@ -67,7 +89,7 @@ describe("a miss while another instance holds the fill lease", () => {
     const b = instance(100);
     const release = a.hold();
     const first = a.get(p.id);
-    await Bun.sleep(50);
+    await a.reading();
     const started = performance.now();
     const second = await b.get(p.id); // gives up after 100 ms
     expect(second).toEqual({ status: 200, cache: "miss", body: p });
@@ -85,9 +107,10 @@ describe("an id that was never created", () => {
     const b = instance(2000);
     const release = a.hold();
     const first = a.get(id); // takes the lease, reads nothing, waits
-    await Bun.sleep(50);
+    await a.reading();
     const started = performance.now();
     const second = b.get(id); // finds the lease: polls the cache
+    await b.waiting();
     release();
     expect((await first).status).toBe(404);
     expect((await second).status).toBe(404);
