@@ -12,6 +12,7 @@
 // is never silently replaced by a new one (which would not hold the lock) in the middle of a pass.
 import pg from "pg";
 import { NotLeaderError, type OutboxStore } from "../usecases/ports.ts";
+import { createNotifyLatch } from "./notify-latch.ts";
 import { OUTBOX_CHANNEL } from "./outbox-table.ts";
 
 const LEADER_LOCK_KEY = 0x6361_7461; // arbitrary, fixed: "cata"
@@ -37,8 +38,7 @@ export function createOutboxStore(databaseUrl: string, onError: (err: Error) => 
   let session: pg.Client | null = null;
   // The session that took the lock; leadership ends with it.
   let leaderSession: pg.Client | null = null;
-  let wake: (() => void) | null = null;
-  let notified = false;
+  const latch = createNotifyLatch();
   let lastQuery = Date.now();
   const heartbeat = setInterval(() => {
     if (session && Date.now() - lastQuery >= HEARTBEAT_MS) void run(session, "SELECT 1").catch(() => {});
@@ -65,10 +65,7 @@ export function createOutboxStore(databaseUrl: string, onError: (err: Error) => 
       onError(err);
       drop(client);
     });
-    client.on("notification", () => {
-      notified = true;
-      wake?.();
-    });
+    client.on("notification", () => latch.notify());
     try {
       await client.connect();
       // Server side: end this session if the relay goes silent (see IDLE_SESSION_TIMEOUT_S), and
@@ -119,7 +116,7 @@ export function createOutboxStore(databaseUrl: string, onError: (err: Error) => 
     },
     async fetchUnsent(limit) {
       const client = leader();
-      notified = false;
+      latch.clear();
       // One statement: the lock check and the rows. ORDER BY outbox.id, the bigint: a bare "id"
       // would name an output column, and a text one sorts "10" before "9". (pg returns bigint as
       // a string, without a cast.)
@@ -157,28 +154,14 @@ export function createOutboxStore(databaseUrl: string, onError: (err: Error) => 
       return rowCount ?? 0;
     },
     waitForNotify(timeoutMs) {
-      if (notified) {
-        notified = false;
-        return Promise.resolve("notified");
-      }
-      return new Promise((resolve) => {
-        const timer = setTimeout(() => {
-          wake = null;
-          resolve("timeout");
-        }, timeoutMs);
-        wake = () => {
-          clearTimeout(timer);
-          wake = null;
-          resolve("notified");
-        };
-      });
+      return latch.wait(timeoutMs);
     },
     wakeUp() {
-      wake?.();
+      latch.wakeUp();
     },
     async close() {
       clearInterval(heartbeat);
-      wake?.();
+      latch.wakeUp();
       const s = session;
       session = null;
       leaderSession = null;

@@ -10,6 +10,7 @@
 import { fold } from "../../catalog/evolve.ts";
 import type { EventEnvelope, ProductEvent } from "../../catalog/events.ts";
 import { sameState, type ProductState } from "../../catalog/product.ts";
+import { createNotifyLatch } from "../notify-latch.ts";
 import { ConcurrentAppendError, NotLeaderError, ServiceUnavailableError, type EventStore, type OutboxRow, type OutboxStore, type ReplaySource } from "../../usecases/ports.ts";
 
 type OutboxRecord = { id: number; productId: string; version: number; payload: string; createdAt: Date; sentAt: Date | null };
@@ -176,12 +177,8 @@ export function createMemoryOutboxStore(db: MemoryDatabase): OutboxStore & { ses
   const { check } = db.internal;
   let session: symbol | null = null;
   let leading: symbol | null = null;
-  let notified = false;
-  let wake: (() => void) | null = null;
-  const unlisten = db.internal.listen(() => {
-    notified = true;
-    wake?.();
-  });
+  const latch = createNotifyLatch();
+  const unlisten = db.internal.listen(() => latch.notify());
   const connect = () => {
     check();
     if (session && !db.internal.sessions.has(session)) session = null; // terminated
@@ -216,7 +213,7 @@ export function createMemoryOutboxStore(db: MemoryDatabase): OutboxStore & { ses
     async fetchUnsent(limit: number): Promise<OutboxRow[]> {
       check();
       const s = leader();
-      notified = false;
+      latch.clear();
       if (db.internal.lockHolder !== s) {
         leading = null;
         throw new NotLeaderError("this relay's session no longer holds the outbox lock");
@@ -246,28 +243,14 @@ export function createMemoryOutboxStore(db: MemoryDatabase): OutboxStore & { ses
       return gone.length;
     },
     waitForNotify(timeoutMs: number): Promise<"notified" | "timeout"> {
-      if (notified) {
-        notified = false;
-        return Promise.resolve("notified");
-      }
-      return new Promise((resolve) => {
-        const timer = setTimeout(() => {
-          wake = null;
-          resolve("timeout");
-        }, timeoutMs);
-        wake = () => {
-          clearTimeout(timer);
-          wake = null;
-          resolve("notified");
-        };
-      });
+      return latch.wait(timeoutMs);
     },
     wakeUp() {
-      wake?.();
+      latch.wakeUp();
     },
     async close() {
       unlisten();
-      wake?.();
+      latch.wakeUp();
       if (session) db.terminate(session);
       session = null;
       leading = null;
