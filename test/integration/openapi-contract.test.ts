@@ -4,7 +4,8 @@
 // (operation, status, error.code) answered must be one the operation lists, and each one listed
 // must have been answered. A static check derives from each route's schemas and parsers the codes
 // the one error mapper can give it, and requires them listed with the table's status; the README's
-// error table must be the table (src/catalog/errors.ts).
+// error table must be the table (src/catalog/errors.ts). Also: the 404 of GET /products/:id, which goes
+// through the mapper, keeps its cache headers.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { ERROR_CODES, errorCodes, statusOf, type ErrorCode } from "../../src/catalog/errors.ts";
@@ -271,6 +272,29 @@ describe("the OpenAPI document lists what each operation answers", () => {
       { op: NO_ROUTE, status: 401, code: "UNAUTHORIZED", request: "GET /nope" },
     ];
     expect(undocumented(fakes).length).toBe(fakes.length);
+  });
+});
+
+describe("the 404 of GET /products/:id, through the error mapper", () => {
+  test("a deleted product's cached tombstone answers 404 as a hit; an unknown id as a miss that was stored", async () => {
+    const gone = (await h.create()).id;
+    expect((await h.call("DELETE", `/products/${gone}`)).status).toBe(204);
+    const unknown = h.id("unknown");
+    const answers = [];
+    for (const id of [gone, unknown, unknown]) {
+      const r = await h.call("GET", `/products/${id}`);
+      answers.push({ status: r.status, headers: Object.fromEntries(r.headers), body: r.body });
+    }
+    const notFound = (id: string, cache: string, status: string) => ({
+      status: 404,
+      headers: { "content-type": "application/json;charset=utf-8", "x-cache": cache, "cache-status": status },
+      body: { error: { code: "NOT_FOUND", message: `product ${id} not found` } },
+    });
+    expect(answers).toEqual([
+      notFound(gone, "hit", "catalog-cache; hit"), // the delete's write-through cached the tombstone
+      notFound(unknown, "miss", "catalog-cache; fwd=miss; stored"), // "no such product" cached…
+      notFound(unknown, "hit", "catalog-cache; hit"), // …and served
+    ]);
   });
 });
 
