@@ -1,13 +1,13 @@
 // GET /metrics counts what the traffic did; GET /openapi documents every route and error code.
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHarness } from "../support/harness.ts";
+import { waitFor } from "../support/services.ts";
 
 const h = createHarness("metrics");
 afterAll(() => h.close());
 
 /** Samples as `name{label="v",...}` with the labels sorted and the process label left out. */
 async function scrape(): Promise<Map<string, number>> {
-  await Bun.sleep(20); // request metrics are recorded just after each response went out
   const r = await h.call("GET", "/metrics");
   expect(r.status).toBe(200);
   const out = new Map<string, number>();
@@ -20,6 +20,19 @@ async function scrape(): Promise<Map<string, number>> {
   return out;
 }
 const delta = (before: Map<string, number>, after: Map<string, number>, key: string) => (after.get(key) ?? 0) - (before.get(key) ?? 0);
+/**
+ * The metrics once these counters have grown by `n` in all since `before`: a request is counted
+ * just after its response went out, so a caller can have the last response before its count.
+ */
+const scrapeAfter = (before: Map<string, number>, keys: readonly string[], n: number) =>
+  waitFor(
+    async () => {
+      const m = await scrape();
+      return keys.reduce((s, k) => s + delta(before, m, k), 0) >= n ? m : null;
+    },
+    5000,
+    `${n} requests counted under ${keys.join(", ")}`,
+  );
 
 describe("GET /metrics", () => {
   test("counts requests by route and status, cache hits and misses, fills and database reads", async () => {
@@ -30,11 +43,16 @@ describe("GET /metrics", () => {
     for (let i = 0; i < 3; i++) await h.call("GET", `/products/${p.id}`); // hits
     await h.call("GET", `/products/${h.id("ghost")}`); // miss, 404, and "no such product" filled
     await h.call("POST", "/products", { body: { name: "" } }); // 400
-    const after = await scrape();
+    const [ok, notFound, invalid] = [
+      'catalog_http_requests_total{method="GET",route="/products/:id",status="200"}',
+      'catalog_http_requests_total{method="GET",route="/products/:id",status="404"}',
+      'catalog_http_requests_total{method="POST",route="/products",status="400"}',
+    ];
+    const after = await scrapeAfter(before, [ok, notFound, invalid], 6);
     expect({
-      ok: delta(before, after, 'catalog_http_requests_total{method="GET",route="/products/:id",status="200"}'),
-      notFound: delta(before, after, 'catalog_http_requests_total{method="GET",route="/products/:id",status="404"}'),
-      invalid: delta(before, after, 'catalog_http_requests_total{method="POST",route="/products",status="400"}'),
+      ok: delta(before, after, ok),
+      notFound: delta(before, after, notFound),
+      invalid: delta(before, after, invalid),
       hits: delta(before, after, 'catalog_cache_events_total{event="hit"}'),
       misses: delta(before, after, 'catalog_cache_events_total{event="miss"}'),
       fills: delta(before, after, 'catalog_cache_events_total{event="fill_applied"}'),

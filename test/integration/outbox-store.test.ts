@@ -103,7 +103,10 @@ describe("outbox store", () => {
     expect(await waiting).toBe("notified");
     await store.fetchUnsent(1);
     await db.query("SELECT pg_notify('catalog_outbox', '')");
-    await Bun.sleep(50); // the notification arrives before anyone waits
+    // The notification reaches the store before anyone waits: PostgreSQL sends a session the
+    // notifications committed before its next query answers, and backlog() is a query of the
+    // store's listening session. No other notification comes, so only the kept one can end the wait.
+    await store.backlog();
     expect(await store.waitForNotify(5000)).toBe("notified");
     expect(await store.waitForNotify(50)).toBe("timeout");
     await store.close();
