@@ -95,7 +95,7 @@ const operations = {
   patch: { summary: "Change some fields of a product", responses: { 200: product("Changed"), ...errorResponses([...bodyErrors, ...commandErrors]) } },
   remove: {
     summary: "Delete a product (a tombstone event)",
-    responses: { 204: { description: "Deleted", headers: etag }, ...errorResponses(["VALIDATION_FAILED", "MALFORMED_JSON", ...commandErrors]) },
+    responses: { 204: { description: "Deleted", headers: etag }, ...errorResponses(["VALIDATION_FAILED", ...commandErrors]) },
   },
   replayStart: {
     summary: "Rebuild a cache namespace (and repair snapshots) from the event store",

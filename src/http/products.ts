@@ -170,6 +170,8 @@ export function productRoutes({ queries, execute, newId, bodyLimitBytes }: Produ
         const { state } = await execute({ type: "DeleteProduct", id: params.id, expectedVersion });
         return new Response(null, { status: 204, headers: { etag: etag(state.version) } });
       },
-      { params: IdParams, headers: IfMatchHeaders, detail: docs.remove },
+      // A body on a DELETE means nothing here and is not read (as on a GET): neither parsed nor
+      // held to a limit, so no shape or size of it costs anything.
+      { params: IdParams, headers: IfMatchHeaders, parse: "none", detail: docs.remove },
     );
 }
