@@ -14,7 +14,8 @@ start_proc() {
   say "$name started (pid $!, log .run/logs/$name.log)"
 }
 
-# stop_proc NAME: SIGTERM (graceful shutdown), then SIGKILL after 15 s.
+# stop_proc NAME: SIGTERM (graceful shutdown), then SIGKILL after 15 s. The processes give their own
+# stop 10 s (src/process.ts) and then exit 1 by themselves, so the SIGKILL is for a process that hangs.
 stop_proc() {
   local name="$1" pid
   [[ -f "$PIDS/$name.pid" ]] || return 0
