@@ -99,11 +99,12 @@ start() {
   fi
   LOG_MARK=$( { cat "$LOGS/server.log" 2>/dev/null || true; } | wc -l)   # so failures show only this start's errors
   if [[ -z "${pid:-}" ]]; then
-    # setsid: own session, so the broker outlives this shell and its terminal.
+    # setsid: own session, so the broker outlives this shell and its terminal. Descriptors 3-9 are
+    # closed: a lock the caller holds (flock) must not stay held for as long as the broker lives.
     setsid "$JAVA" ${KAFKA_HEAP_OPTS:--Xmx512m -Xms128m} -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
       -Djava.awt.headless=true -Dkafka.logs.dir="$LOGS" \
       -Dlog4j2.configurationFile="$CONF_SRC/log4j2.properties" \
-      -cp "$LIBS/*" kafka.Kafka "$RUN/server.properties" >"$LOGS/kafka.out" 2>&1 </dev/null &
+      -cp "$LIBS/*" kafka.Kafka "$RUN/server.properties" >"$LOGS/kafka.out" 2>&1 </dev/null 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
     pid=$!
     echo "$pid" >"$PIDFILE"
   fi

@@ -9,7 +9,8 @@ proc_alive() { [[ -f "$PIDS/$1.pid" ]] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev
 start_proc() {
   local name="$1"; shift
   if proc_alive "$name"; then say "$name already running (pid $(cat "$PIDS/$name.pid"))"; return 0; fi
-  setsid nohup "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  # Descriptors 3-9 closed: a lock the caller holds (flock) must not live on in the process.
+  setsid nohup "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
   echo $! >"$PIDS/$name.pid"
   say "$name started (pid $!, log .run/logs/$name.log)"
 }
