@@ -15,19 +15,55 @@ beforeAll(async () => {
 });
 afterAll(() => p.close());
 
-/** Writes to `ids` round-robin, `count` times, `concurrency` at a time; returns when all are acknowledged. */
-async function writeLoad(ids: readonly string[], count: number, concurrency = 4, pauseMs = 0) {
+/**
+ * Writes to `ids` round-robin, `concurrency` at a time, until stopped, so a fault lands while
+ * writes are in flight. The test steps on when enough writes were acknowledged (committed in
+ * PostgreSQL) since the last step, never after a pause.
+ */
+function startWriteLoad(ids: readonly string[], concurrency = 4) {
   let next = 0;
+  let acknowledged = 0;
+  let running = true;
+  let failure: Error | null = null;
   const worker = async () => {
-    while (next < count) {
+    while (running && !failure) {
       const n = next++;
-      const id = ids[n % ids.length]!;
-      const r = await http(api.url, "PATCH", `/products/${id}`, { priceCents: n });
-      if (r.status !== 200) throw new Error(`write ${n} failed: ${r.status} ${JSON.stringify(r.body)}`);
-      if (pauseMs) await Bun.sleep(pauseMs);
+      const r = await http(api.url, "PATCH", `/products/${ids[n % ids.length]!}`, { priceCents: n });
+      if (r.status !== 200) failure = new Error(`write ${n} failed: ${r.status} ${JSON.stringify(r.body)}`);
+      else acknowledged++;
     }
   };
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  const workers = Promise.all(Array.from({ length: concurrency }, worker));
+  return {
+    /** Resolves once `n` more writes than now have been acknowledged. */
+    async more(n: number, what: string) {
+      const target = acknowledged + n;
+      await waitFor(
+        () => {
+          if (failure) throw failure;
+          return acknowledged >= target;
+        },
+        30_000,
+        `${n} more writes acknowledged ${what}`,
+      );
+    },
+    /** Stops the writers; returns how many writes were acknowledged in all. */
+    async stop() {
+      running = false;
+      await workers;
+      if (failure) throw failure;
+      return acknowledged;
+    },
+  };
+}
+
+/** Outbox rows of these products: committed, and of those not yet marked sent to the broker. */
+async function outboxRows(ids: readonly string[]) {
+  const { rows } = await p.db.query<{ total: number; unsent: number }>(
+    "SELECT count(*)::int AS total, (count(*) FILTER (WHERE sent_at IS NULL))::int AS unsent FROM outbox WHERE product_id = ANY($1)",
+    [ids],
+  );
+  return rows[0]!;
 }
 
 async function createProducts(label: string, n: number) {
@@ -70,13 +106,14 @@ describe("when a consumer is killed with SIGKILL in the middle of a stream of wr
     let consumer = await p.startConsumer("catalog", "rebuild");
     const ids = await createProducts("c", 15);
     const sampler = startSampler(p, ["catalog"], () => ids, 3);
-    const load = writeLoad(ids, 300, 4);
+    const load = startWriteLoad(ids);
     await waitFor(async () => (await p.cachedVersions("catalog", ids)).some((v) => (v ?? 0) >= 5), 15_000, "the stream to be under way");
     consumer.kill("SIGKILL");
     await consumer.exited;
-    await Bun.sleep(300);
+    await load.more(20, "while the consumer is down");
     consumer = await p.startConsumer("catalog", "rebuild");
-    await load;
+    await load.more(20, "after the consumer restarted");
+    console.log(`consumer killed: ${await load.stop()} writes`);
     await expectConverged(ids, ["catalog"]);
     await sampler.stop();
     expect(sampler.regressions).toEqual([]);
@@ -120,11 +157,23 @@ describe("when two relays run at once and the leader is killed during writes", (
     const second = await p.startRelay({ RELAY_POLL_MS: "100" });
     await waitFor(() => second.output().includes('"leader":false'), 10_000, "the second relay to stand by");
     const ids = await createProducts("t", 10);
-    const load = writeLoad(ids, 200, 4);
-    await Bun.sleep(300);
+    const load = startWriteLoad(ids);
+    // The leader is relaying this writer's commits when it dies, and the writer goes on.
+    await load.more(20, "before the kill");
+    await waitFor(
+      async () => {
+        const rows = await outboxRows(ids);
+        return rows.unsent < rows.total;
+      },
+      10_000,
+      "the leader to have sent some of the writes",
+    );
     first.kill("SIGKILL");
-    await load;
+    await first.exited;
+    await load.more(20, "after the leader died");
     await waitFor(() => second.output().includes('"leader":true'), 10_000, "the standby to take over");
+    await load.more(20, "while the standby leads");
+    console.log(`leader killed: ${await load.stop()} writes`);
     await expectConverged(ids, ["catalog"]);
     await expectTopicMatchesEventStore(ids);
     second.kill("SIGTERM");
@@ -138,13 +187,16 @@ describe("when the Kafka broker restarts during writes", () => {
     const relay = await p.startRelay();
     const consumers = await Promise.all([p.startConsumer("catalog", "rebuild"), p.startConsumer("storefront", "evict")]);
     const ids = await createProducts("k", 10);
-    const load = writeLoad(ids, 150, 2, 10);
-    await Bun.sleep(200);
+    const load = startWriteLoad(ids, 2);
+    await load.more(20, "before the broker stops");
     const kafka = (cmd: string) => Bun.spawn(["bash", "scripts/kafka.sh", cmd], { cwd: ROOT, stdout: "ignore", stderr: "inherit" }).exited;
     expect(await kafka("stop")).toBe(0);
-    await Bun.sleep(500);
+    // Writes go on (the api never needed Kafka) and wait in the outbox for the broker.
+    await load.more(20, "while the broker is down");
+    expect((await outboxRows(ids)).unsent).toBeGreaterThan(0);
     expect(await kafka("start")).toBe(0);
-    await load; // the api never needed Kafka
+    await load.more(20, "after the broker is back");
+    console.log(`broker restarted: ${await load.stop()} writes`);
     await expectConverged(ids, ["catalog", "storefront"], 60_000);
     await expectTopicMatchesEventStore(ids);
     for (const proc of [relay, ...consumers]) proc.kill("SIGTERM");
