@@ -6,5 +6,5 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 source scripts/procs.sh
-for p in api relay consumer-catalog consumer-storefront; do stop_proc "$p"; done
+for p in storefront api relay consumer-catalog consumer-storefront; do stop_proc "$p"; done
 bash scripts/kafka.sh stop

@@ -162,3 +162,31 @@ export function loadConsumerConfig(env: Env = process.env) {
   };
 }
 export type ConsumerConfig = ReturnType<typeof loadConsumerConfig>;
+
+// ---- the storefront (Bun): a second service that reads its own namespace
+
+export function loadStorefrontConfig(env: Env = process.env) {
+  const { keyPrefix, ttlSeconds, fenceCheckMs } = cacheKeys(env);
+  return {
+    host: str(env, "HOST", "127.0.0.1"),
+    port: int(env, "PORT", 3100, 0, 65535),
+    /** The catalog api it reads on a miss. */
+    catalogUrl: str(env, "CATALOG_URL", "http://127.0.0.1:3000", /^https?:\/\/[^\s]+$/),
+    catalogTimeoutMs: int(env, "CATALOG_TIMEOUT_MS", 2000, 50, 60_000),
+    redisUrl: redisUrl(env),
+    logLevel: logLevel(env),
+    cache: {
+      keyPrefix,
+      namespace: str(env, "CACHE_NAMESPACE", "storefront", NAMESPACE),
+      ttlSeconds,
+      fenceCheckMs,
+      commandTimeoutMs: redisCommandTimeoutMs(env, 250),
+      negativeTtlSeconds: int(env, "CACHE_NEGATIVE_TTL_SECONDS", 30, 0, 24 * 3600),
+    },
+    lease: {
+      leaseMs: int(env, "CACHE_LEASE_MS", 2000, 100, 60_000),
+      waitMs: int(env, "CACHE_LEASE_WAIT_MS", 200, 0, 10_000),
+    },
+  };
+}
+export type StorefrontConfig = ReturnType<typeof loadStorefrontConfig>;

@@ -75,12 +75,13 @@ export type ProductRouteDeps = {
   bodyLimitBytes: number;
 };
 
-export function productRoutes({ queries, execute, newId, bodyLimitBytes }: ProductRouteDeps) {
-  const written = (state: ProductState, status = 200, headers: Record<string, string> = {}) =>
-    productResponse(status, JSON.stringify(toView(state)), state.version, headers);
-
-  return new Elysia({ name: "products" })
-    .parser("jsonStrict", parseJsonBody(bodyLimitBytes))
+/**
+ * The two reads, GET /products/:id and GET /products?ids=: served from a cache namespace through
+ * `queries`. The catalog api mounts them with its writes; another service (storefront/) mounts
+ * them alone, over its own namespace.
+ */
+export function productReadRoutes(queries: Queries) {
+  return new Elysia({ name: "product-reads" })
     .get(
       "/products/:id",
       async ({ params, query, headers, request, set }) => {
@@ -115,7 +116,16 @@ export function productRoutes({ queries, execute, newId, bodyLimitBytes }: Produ
         return new Response(`{"items":[${items.join(",")}],"missing":${JSON.stringify(missing)}}`, { headers: JSON_HEADERS });
       },
       { query: BatchQuery, detail: docs.getProducts },
-    )
+    );
+}
+
+export function productRoutes({ queries, execute, newId, bodyLimitBytes }: ProductRouteDeps) {
+  const written = (state: ProductState, status = 200, headers: Record<string, string> = {}) =>
+    productResponse(status, JSON.stringify(toView(state)), state.version, headers);
+
+  return new Elysia({ name: "products" })
+    .parser("jsonStrict", parseJsonBody(bodyLimitBytes))
+    .use(productReadRoutes(queries))
     .get(
       "/products/:id/events",
       async ({ params }) => {

@@ -20,7 +20,24 @@ export class ServiceUnavailableError extends Error {
   }
 }
 
-export interface EventStore {
+/**
+ * Where a read path gets the truth on a miss: the event store for the catalog api; the catalog
+ * api itself for another service (src/infra/catalog-client.ts), which may lag behind the events.
+ */
+export interface ProductSource {
+  /**
+   * The product's current state, tombstones included; null when unknown. `atLeast`: the caller
+   * knows version N exists (an invalidation marker said so); a source that may lag must answer N
+   * or newer, or fail. The event store is the truth and is always there already.
+   */
+  loadState(id: string, atLeast?: number): Promise<ProductState | null>;
+  /** Many states at once (batch reads); unknown ids are absent from the result. */
+  loadStates(ids: readonly string[]): Promise<ProductState[]>;
+  history(id: string): Promise<ProductEvent[]>;
+  ping(): Promise<void>;
+}
+
+export interface EventStore extends ProductSource {
   /** The product's current state from the snapshot row, tombstones included. */
   loadState(id: string): Promise<ProductState | null>;
   /** Many snapshots at once (batch reads); unknown ids are absent from the result. */

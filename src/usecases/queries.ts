@@ -6,10 +6,11 @@ import type { ProductEvent } from "../catalog/events.ts";
 import type { ProductState } from "../catalog/product.ts";
 import { absent, entryFor, isServable } from "./cache-entry.ts";
 import { setTimeout as sleep } from "node:timers/promises";
-import { noopObserver, type CacheEntry, type CacheObserver, type EventStore, type ProductCache } from "./ports.ts";
+import { noopObserver, type CacheEntry, type CacheObserver, type ProductCache, type ProductSource, type StoredEntry } from "./ports.ts";
 
 export type QueryDeps = {
-  store: EventStore;
+  /** The truth on a miss: the event store (the catalog api), or the catalog api (another service). */
+  store: ProductSource;
   cache: ProductCache;
   logger: Logger;
   observe?: CacheObserver;
@@ -83,9 +84,9 @@ export function createQueries(deps: QueryDeps) {
   /** "No such product" for ids PostgreSQL does not know (version 0: their create replaces it). */
   const fillAbsent = (ids: readonly string[], epoch: string | null) => fillEntries(ids.map((id) => ({ id, entry: absent() })), epoch);
 
-  async function readDatabase(id: string): Promise<ProductRead> {
+  async function readDatabase(id: string, atLeast?: number): Promise<ProductRead> {
     const epoch = cache.epoch(); // before the read: see fill
-    const state = await store.loadState(id);
+    const state = await store.loadState(id, atLeast);
     observe.dbRead(1);
     if (!state) {
       // Cached as "no such product" for a short while: a storm of unknown ids costs PostgreSQL one
@@ -109,17 +110,17 @@ export function createQueries(deps: QueryDeps) {
   }
 
   async function readThrough(id: string, minVersion?: number): Promise<ProductRead> {
-    if (lease.waitMs <= 0) return readDatabase(id);
+    if (lease.waitMs <= 0) return readDatabase(id, minVersion);
     const token = crypto.randomUUID();
     const leased = await tryCache("lease", true, () => cache.acquireLease(id, token, lease.leaseMs));
     if (!leased) {
       const filled = await awaitFill(id, minVersion);
       observe.leaseWait(filled ? "filled" : "timeout");
       if (filled) return filled;
-      return readDatabase(id);
+      return readDatabase(id, minVersion);
     }
     try {
-      return await readDatabase(id);
+      return await readDatabase(id, minVersion);
     } finally {
       void tryCache("release", undefined, () => cache.releaseLease(id, token));
     }
@@ -127,18 +128,24 @@ export function createQueries(deps: QueryDeps) {
 
   return {
     async getProduct(id: string, minVersion?: number): Promise<ProductRead> {
-      const entry = await tryCache("get", null, () => cache.get(id));
+      const entry: StoredEntry | null = await tryCache("get", null, () => cache.get(id));
+      const seen = entry?.version ?? 0; // read before the guard narrows `entry`
       if (isServable(entry, cache.epoch(), minVersion)) {
         observe.hit();
         return fromEntry(entry, "hit");
       }
       observe.miss();
+      // What the cache said exists (a marker of version N, or an entry from before a fence move) is
+      // a floor for the read: a source that may lag (another service reading the catalog api) is
+      // asked for that version or newer, so a fill never answers older than the invalidation.
+      const atLeast = Math.max(minVersion ?? 0, seen) || undefined;
       // A caller that needs a minimum version must not join a read that may have started earlier.
-      if (minVersion !== undefined) return readThrough(id, minVersion);
-      let flight = inFlight.get(id);
+      if (minVersion !== undefined) return readThrough(id, atLeast);
+      const key = `${id}@${atLeast ?? 0}`;
+      let flight = inFlight.get(key);
       if (!flight) {
-        flight = readThrough(id).finally(() => inFlight.delete(id));
-        inFlight.set(id, flight);
+        flight = readThrough(id, atLeast).finally(() => inFlight.delete(key));
+        inFlight.set(key, flight);
       }
       return flight;
     },

@@ -87,6 +87,13 @@ export async function createPipeline(label: string, options: { redisUrl?: string
       const url = /"url":"(http:[^"]+)"/.exec(proc.output())![1]!;
       return Object.assign(proc, { url });
     },
+    /** The storefront service as a process, reading its "storefront" namespace and `catalogUrl` on a miss. */
+    async startStorefront(catalogUrl: string, extra: Record<string, string> = {}) {
+      const proc = track(spawn([BUN, "storefront/main.ts"], env({ PORT: "0", CATALOG_URL: catalogUrl, ...extra })), "storefront");
+      await started(proc, /"msg":"storefront listening"/, "the storefront");
+      const url = /"url":"(http:[^"]+)"/.exec(proc.output())![1]!;
+      return Object.assign(proc, { url });
+    },
     async startRelay(extra: Record<string, string> = {}) {
       return started(track(spawn([NODE24, "relay/main.ts"], env(extra)), "relay"), /"msg":"relay started"/, "the relay");
     },
