@@ -1,4 +1,4 @@
-# The api (and the one-shot migration): Bun, the app, the generated Prisma client.
+# The api, the storefront service and the one-shot migration: Bun, the app, the generated Prisma client.
 FROM oven/bun:1.4.5 AS build
 WORKDIR /app
 COPY package.json bun.lock bunfig.toml ./
@@ -17,6 +17,7 @@ COPY package.json bun.lock bunfig.toml tsconfig.json prisma.config.ts ./
 COPY prisma prisma
 COPY scripts/migrate.ts scripts/replay.ts scripts/
 COPY src src
+COPY storefront storefront
 COPY --from=build /app/src/generated src/generated
 USER bun
 EXPOSE 3000

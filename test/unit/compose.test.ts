@@ -1,9 +1,9 @@
 // No Docker engine runs on these machines, so docker-compose.yml is held to the code here: every
 // service's environment, ports and commands must agree with the configuration the code reads.
 import { describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { loadConfig, loadConsumerConfig, loadRelayConfig, type Env } from "../../src/config.ts";
+import { loadConfig, loadConsumerConfig, loadRelayConfig, loadStorefrontConfig, type Env } from "../../src/config.ts";
 import { ROOT } from "../support/processes.ts";
 
 type Service = {
@@ -39,6 +39,7 @@ function reads<T>(load: (env: Env) => T, env: Record<string, string>): { config:
 const loaders: Record<string, { load: (env: Env) => unknown; command: string[] }> = {
   api: { load: loadConfig, command: ["bun", "src/main.ts"] },
   relay: { load: loadRelayConfig, command: ["node", "relay/main.ts"] },
+  storefront: { load: loadStorefrontConfig, command: ["bun", "storefront/main.ts"] },
   "consumer-catalog": { load: loadConsumerConfig, command: ["node", "consumers/consumer.ts"] },
   "consumer-storefront": { load: loadConsumerConfig, command: ["node", "consumers/consumer.ts"] },
 };
@@ -70,6 +71,19 @@ describe("docker-compose.yml", () => {
     expect(published(services.api!)).toEqual([config.port]);
     expect(healthPort(services.api!)).toBe(config.port);
     expect(config.env).toBe("production");
+  });
+
+  test("the storefront listens where its port mapping and health check look, reads the api's service and its own namespace", () => {
+    const { config } = reads(loadStorefrontConfig, interpolate(services.storefront!.environment));
+    const api = reads(loadConfig, interpolate(services.api!.environment)).config;
+    expect(config.host).toBe("0.0.0.0");
+    expect(published(services.storefront!)).toEqual([config.port]);
+    expect(healthPort(services.storefront!)).toBe(config.port);
+    expect([new URL(config.catalogUrl).hostname, portOf(config.catalogUrl)]).toEqual(["api", api.port]);
+    expect(new URL(config.redisUrl).hostname).toBe("redis");
+    const evict = reads(loadConsumerConfig, interpolate(services["consumer-storefront"]!.environment)).config;
+    expect([config.cache.namespace, config.cache.keyPrefix]).toEqual([evict.namespace, evict.cache.keyPrefix]);
+    expect(readFileSync(resolve(ROOT, services.storefront!.build!.dockerfile), "utf8")).toContain("COPY storefront storefront");
   });
 
   test.each(["relay", "consumer-catalog", "consumer-storefront"])("%s serves metrics where its port mapping and health check look", (name) => {
