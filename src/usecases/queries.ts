@@ -157,6 +157,7 @@ export function createQueries(deps: QueryDeps) {
       const epoch = cache.epoch(); // learnt before the misses are read: see fill
       const byId = new Map<string, CacheEntry>();
       const misses: string[] = [];
+      const floor = new Map<string, number>(); // what the cache said exists, as in getProduct
       unique.forEach((id, i) => {
         const e = entries[i] ?? null;
         if (isServable(e, epoch)) {
@@ -164,12 +165,25 @@ export function createQueries(deps: QueryDeps) {
           observe.hit();
         } else {
           misses.push(id);
+          const announced = entries[i]?.version ?? 0; // `e` is narrowed to null here
+          if (announced > 0) floor.set(id, announced);
           observe.miss();
         }
       });
       if (misses.length > 0) {
         const states = await store.loadStates(misses);
         observe.dbRead(misses.length);
+        // A source that may lag answered below (or without) a version the cache announced: ask it
+        // for that product alone, at least that version (it fails rather than answer older).
+        const got = new Map(states.map((s) => [s.id, s]));
+        const behind = [...floor].filter(([id, v]) => (got.get(id)?.version ?? 0) < v);
+        for (const [id, v] of behind) {
+          const state = await store.loadState(id, v);
+          observe.dbRead(1);
+          if (state) got.set(id, state);
+          else got.delete(id);
+        }
+        if (behind.length) states.splice(0, states.length, ...got.values());
         await fill(states, epoch);
         if (negative) {
           const known = new Set(states.map((s) => s.id));

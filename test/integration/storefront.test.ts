@@ -107,6 +107,21 @@ describe("storefront", () => {
     expect(await down(p.id)).toMatchObject({ status: 503, retryAfter: "1", body: { error: { code: "UNAVAILABLE" } } });
   });
 
+  test("a batch read answered below an invalidation by a lagging source asks for that product at its version, and serves no older data", async () => {
+    const real = createCatalogSource({ baseUrl: catalogUrl });
+    const p = await h.create({ priceCents: 10 });
+    const v1 = (await real.loadState(p.id))!;
+    // A source whose batch answers lag (as a catalog whose own cache is behind would).
+    const lagging: ProductSource = { ...real, loadStates: async () => [v1] };
+    const app = createStorefrontApp({ catalog: lagging, cache, logger });
+    await h.call("PATCH", `/products/${p.id}`, { body: { priceCents: 11 } });
+    await invalidate(p.id, 2);
+    asked.length = 0;
+    const res = await app.handle(new Request(`http://storefront/products?ids=${p.id}`));
+    expect(await res.json()).toMatchObject({ items: [{ id: p.id, version: 2, priceCents: 11 }], missing: [] });
+    expect(asked).toEqual([`/products/${p.id}?minVersion=2`]);
+  });
+
   test("an unknown id is 404, and a deleted product is 404 once its invalidation arrives", async () => {
     const get = storefront();
     expect((await get(h.id("never"))).status).toBe(404);
