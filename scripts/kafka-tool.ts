@@ -20,7 +20,18 @@ async function create() {
   await admin.connect();
   const existing = await admin.listTopics();
   if (!existing.includes(topic!)) {
-    await admin.createTopics({ topics: [{ topic: topic!, numPartitions: Number(arg ?? 6), replicationFactor: 1 }] });
+    // KAFKA_REPLICATION_FACTOR (1) and KAFKA_MIN_INSYNC_REPLICAS (the broker's default) for a cluster.
+    const minIsr = process.env.KAFKA_MIN_INSYNC_REPLICAS;
+    await admin.createTopics({
+      topics: [
+        {
+          topic: topic!,
+          numPartitions: Number(arg ?? 6),
+          replicationFactor: Number(process.env.KAFKA_REPLICATION_FACTOR ?? 1),
+          configEntries: minIsr ? [{ name: "min.insync.replicas", value: minIsr }] : [],
+        },
+      ],
+    });
   }
   await admin.disconnect();
 }
@@ -52,7 +63,13 @@ async function collect(name: string): Promise<Dumped[]> {
   const out: Dumped[] = [];
   const remaining = new Set(partitions);
   await new Promise<void>((resolve, reject) => {
-    consumer.on("event.error", reject);
+    // A node of a cluster that is down is reported as an error but is not one for this read (the
+    // others serve its partitions); only a fatal error ends it, and a read that never ends times out.
+    consumer.on("event.error", (err) => {
+      if (err.isFatal) reject(err);
+    });
+    const deadline = setTimeout(() => reject(new Error(`no end of ${name} within 60 s`)), 60_000);
+    deadline.unref();
     consumer.on("ready", () => {
       consumer.assign(partitions.map((partition) => ({ topic: name, partition, offset: 0 })));
       consumer.consume();

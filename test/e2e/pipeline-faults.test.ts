@@ -3,7 +3,7 @@
 // no cached version ever went back, and the topic holds every committed event.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ROOT } from "../support/processes.ts";
-import { createPipeline, dumpTopic, http, startSampler, type Pipeline } from "../support/pipeline.ts";
+import { createPipeline, startSampler, type Pipeline } from "../support/pipeline.ts";
 import { waitFor } from "../support/services.ts";
 
 let p: Pipeline;
@@ -15,89 +15,14 @@ beforeAll(async () => {
 });
 afterAll(() => p.close());
 
-/**
- * Writes to `ids` round-robin, `concurrency` at a time, until stopped, so a fault lands while
- * writes are in flight. The test steps on when enough writes were acknowledged (committed in
- * PostgreSQL) since the last step, never after a pause.
- */
-function startWriteLoad(ids: readonly string[], concurrency = 4) {
-  let next = 0;
-  let acknowledged = 0;
-  let running = true;
-  let failure: Error | null = null;
-  const worker = async () => {
-    while (running && !failure) {
-      const n = next++;
-      const r = await http(api.url, "PATCH", `/products/${ids[n % ids.length]!}`, { priceCents: n });
-      if (r.status !== 200) failure = new Error(`write ${n} failed: ${r.status} ${JSON.stringify(r.body)}`);
-      else acknowledged++;
-    }
-  };
-  const workers = Promise.all(Array.from({ length: concurrency }, worker));
-  return {
-    /** Resolves once `n` more writes than now have been acknowledged. */
-    async more(n: number, what: string) {
-      const target = acknowledged + n;
-      await waitFor(
-        () => {
-          if (failure) throw failure;
-          return acknowledged >= target;
-        },
-        30_000,
-        `${n} more writes acknowledged ${what}`,
-      );
-    },
-    /** Stops the writers; returns how many writes were acknowledged in all. */
-    async stop() {
-      running = false;
-      await workers;
-      if (failure) throw failure;
-      return acknowledged;
-    },
-  };
-}
-
-/** Outbox rows of these products: committed, and of those not yet marked sent to the broker. */
-async function outboxRows(ids: readonly string[]) {
-  const { rows } = await p.db.query<{ total: number; unsent: number }>(
-    "SELECT count(*)::int AS total, (count(*) FILTER (WHERE sent_at IS NULL))::int AS unsent FROM outbox WHERE product_id = ANY($1)",
-    [ids],
-  );
-  return rows[0]!;
-}
-
-async function createProducts(label: string, n: number) {
-  const ids = Array.from({ length: n }, (_, i) => `${p.prefix}-${label}${i}`);
-  await Promise.all(ids.map((id) => http(api.url, "POST", "/products", { id, name: id, priceCents: 1, currency: "EUR" })));
-  return ids;
-}
-
-async function expectConverged(ids: readonly string[], namespaces: readonly string[], timeoutMs = 30_000) {
-  const latest = await p.latestVersions(ids);
-  const want = JSON.stringify(ids.map((id) => latest.get(id)));
-  for (const ns of namespaces) {
-    await waitFor(async () => JSON.stringify(await p.cachedVersions(ns, ids)) === want, timeoutMs, `${ns} to converge`);
-  }
-}
-
-/** Topic contents against the event store: every event present; per product, first deliveries in version order. */
+const startWriteLoad = (ids: readonly string[], concurrency = 4) => p.startWriteLoad(api.url, ids, concurrency);
+const outboxRows = (ids: readonly string[]) => p.outboxRows(ids);
+const createProducts = (label: string, n: number) => p.createProducts(api.url, label, n);
+const expectConverged = (ids: readonly string[], namespaces: readonly string[], timeoutMs = 30_000) => p.converged(ids, namespaces, timeoutMs);
 async function expectTopicMatchesEventStore(ids: readonly string[]) {
-  const { rows } = await p.db.query<{ product_id: string; version: number }>(
-    "SELECT product_id, version FROM events WHERE product_id = ANY($1) ORDER BY product_id, version",
-    [ids],
-  );
-  const messages = (await dumpTopic(p.topic)).filter((m) => m.key && ids.includes(m.key));
-  const byProduct = new Map<string, number[]>();
-  for (const m of messages.sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset))) {
-    const v = Number(m.headers["x-product-version"]);
-    expect(JSON.parse(m.value!).version).toBe(v);
-    byProduct.set(m.key!, [...(byProduct.get(m.key!) ?? []), v]);
-  }
-  const firstDeliveries = (vs: number[]) => vs.filter((v, i) => vs.indexOf(v) === i);
-  const expected = new Map<string, number[]>();
-  for (const r of rows) expected.set(r.product_id, [...(expected.get(r.product_id) ?? []), r.version]);
-  for (const id of ids) expect({ id, versions: firstDeliveries(byProduct.get(id) ?? []) }).toEqual({ id, versions: expected.get(id)! });
-  return { messages: messages.length, events: rows.length };
+  const { mismatches, messages, events } = await p.topicAgainstEventStore(ids);
+  expect(mismatches).toEqual([]);
+  return { messages, events };
 }
 
 describe("when a consumer is killed with SIGKILL in the middle of a stream of writes and restarted", () => {

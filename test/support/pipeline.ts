@@ -17,24 +17,29 @@ async function run(cmd: string[], env: Record<string, string> = {}, input?: stri
   return out;
 }
 
-export const kafkaTool = (args: string[], input?: string) => run([NODE24, "scripts/kafka-tool.ts", ...args], {}, input);
+/** scripts/kafka-tool.ts on Node 24; `env` names other brokers (KAFKA_BROKERS) or replicas. */
+export const kafkaTool = (args: string[], input?: string, env: Record<string, string> = {}) => run([NODE24, "scripts/kafka-tool.ts", ...args], env, input);
 
 export type TopicMessage = { partition: number; offset: string; key: string | null; value: string | null; headers: Record<string, string> };
-export async function dumpTopic(topic: string): Promise<TopicMessage[]> {
-  const out = await kafkaTool(["dump", topic]);
+export async function dumpTopic(topic: string, env: Record<string, string> = {}): Promise<TopicMessage[]> {
+  const out = await kafkaTool(["dump", topic], undefined, env);
   return out.split("\n").filter(Boolean).map((l) => JSON.parse(l) as TopicMessage);
 }
 
-export async function createPipeline(label: string, options: { redisUrl?: string } = {}) {
+export async function createPipeline(label: string, options: { redisUrl?: string; brokers?: string; replicas?: number } = {}) {
   const redisUrl = options.redisUrl ?? TEST_REDIS_URL;
+  // Another Kafka (the three-node cluster): its bootstrap list, and topics with that many replicas.
+  const kafkaEnv: Record<string, string> = options.brokers
+    ? { KAFKA_BROKERS: options.brokers, KAFKA_REPLICATION_FACTOR: String(options.replicas ?? 1), KAFKA_MIN_INSYNC_REPLICAS: String(Math.min(2, options.replicas ?? 1)) }
+    : {};
   const prefix = uniquePrefix(label).replaceAll("-", "_");
   const database = `catalog_e2e_${prefix}`.toLowerCase();
   const databaseUrl = TEST_DATABASE_URL.replace(/\/[^/?]+(\?|$)/, `/${database}$1`);
   const topic = `e2e.${prefix}`;
   const dlqTopic = `${topic}.dlq`;
   await run([BUN, "scripts/migrate.ts", "deploy"], { DATABASE_URL: databaseUrl });
-  await kafkaTool(["create", topic, "6"]);
-  await kafkaTool(["create", dlqTopic, "1"]);
+  await kafkaTool(["create", topic, "6"], undefined, kafkaEnv);
+  await kafkaTool(["create", dlqTopic, "1"], undefined, kafkaEnv);
 
   const db = new pg.Pool({ connectionString: databaseUrl, max: 3 });
   const redis = new Redis(redisUrl);
@@ -48,6 +53,7 @@ export async function createPipeline(label: string, options: { redisUrl?: string
     CACHE_KEY_PREFIX: prefix,
     METRICS_PORT: "0",
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "info",
+    ...(options.brokers ? { KAFKA_BROKERS: options.brokers } : {}),
     ...extra,
   });
 
@@ -115,6 +121,96 @@ export async function createPipeline(label: string, options: { redisUrl?: string
       const e = decodeEntry(await redis.get(pipeline.key(namespace, id)));
       return e ? `${e.version}|${e.kind}|${e.payload}` : null;
     },
+    /** The messages of the pipeline's topic, read to its end (read_committed). */
+    dump: () => dumpTopic(topic, kafkaEnv),
+    async createProducts(apiUrl: string, label: string, n: number) {
+      const ids = Array.from({ length: n }, (_, i) => `${prefix}-${label}${i}`);
+      await Promise.all(ids.map((id) => http(apiUrl, "POST", "/products", { id, name: id, priceCents: 1, currency: "EUR" })));
+      return ids;
+    },
+    /**
+     * Writes to `ids` round-robin, `concurrency` at a time, until stopped, so a fault lands while
+     * writes are in flight. A test steps on when enough writes were acknowledged (committed in
+     * PostgreSQL) since the last step, never after a pause.
+     */
+    startWriteLoad(apiUrl: string, ids: readonly string[], concurrency = 4) {
+      let next = 0;
+      let acknowledged = 0;
+      let running = true;
+      let failure: Error | null = null;
+      const worker = async () => {
+        while (running && !failure) {
+          const n = next++;
+          const r = await http(apiUrl, "PATCH", `/products/${ids[n % ids.length]!}`, { priceCents: n });
+          if (r.status !== 200) failure = new Error(`write ${n} failed: ${r.status} ${JSON.stringify(r.body)}`);
+          else acknowledged++;
+        }
+      };
+      const workers = Promise.all(Array.from({ length: concurrency }, worker));
+      return {
+        /** Resolves once `n` more writes than now have been acknowledged. */
+        async more(n: number, what: string) {
+          const target = acknowledged + n;
+          await waitFor(
+            () => {
+              if (failure) throw failure;
+              return acknowledged >= target;
+            },
+            30_000,
+            `${n} more writes acknowledged ${what}`,
+          );
+        },
+        /** Stops the writers; returns how many writes were acknowledged in all. */
+        async stop() {
+          running = false;
+          await workers;
+          if (failure) throw failure;
+          return acknowledged;
+        },
+      };
+    },
+    /** Outbox rows of these products: committed, and of those not yet marked sent to the broker. */
+    async outboxRows(ids: readonly string[]) {
+      const { rows } = await db.query<{ total: number; unsent: number }>(
+        "SELECT count(*)::int AS total, (count(*) FILTER (WHERE sent_at IS NULL))::int AS unsent FROM outbox WHERE product_id = ANY($1)",
+        [ids],
+      );
+      return rows[0]!;
+    },
+    /** Resolves once each namespace holds the latest version of every product. */
+    async converged(ids: readonly string[], namespaces: readonly string[], timeoutMs = 30_000) {
+      const latest = await pipeline.latestVersions(ids);
+      const want = JSON.stringify(ids.map((id) => latest.get(id)));
+      for (const ns of namespaces) {
+        await waitFor(async () => JSON.stringify(await pipeline.cachedVersions(ns, ids)) === want, timeoutMs, `${ns} to converge`);
+      }
+    },
+    /**
+     * The topic against the event store: every event present, and per product the first deliveries
+     * in version order. `mismatches` lists what differs (empty when they agree).
+     */
+    async topicAgainstEventStore(ids: readonly string[]) {
+      const { rows } = await db.query<{ product_id: string; version: number }>(
+        "SELECT product_id, version FROM events WHERE product_id = ANY($1) ORDER BY product_id, version",
+        [ids],
+      );
+      const messages = (await pipeline.dump()).filter((m) => m.key && ids.includes(m.key));
+      const mismatches: string[] = [];
+      const byProduct = new Map<string, number[]>();
+      for (const m of messages.sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset))) {
+        const v = Number(m.headers["x-product-version"]);
+        if (JSON.parse(m.value!).version !== v) mismatches.push(`${m.key}: header version ${v}, payload ${JSON.parse(m.value!).version}`);
+        byProduct.set(m.key!, [...(byProduct.get(m.key!) ?? []), v]);
+      }
+      const firstDeliveries = (vs: number[]) => vs.filter((v, i) => vs.indexOf(v) === i);
+      const expected = new Map<string, number[]>();
+      for (const r of rows) expected.set(r.product_id, [...(expected.get(r.product_id) ?? []), r.version]);
+      for (const id of ids) {
+        const got = firstDeliveries(byProduct.get(id) ?? []);
+        if (JSON.stringify(got) !== JSON.stringify(expected.get(id))) mismatches.push(`${id}: topic ${got.join(",")}, events ${expected.get(id)?.join(",")}`);
+      }
+      return { mismatches, messages: messages.length, events: rows.length };
+    },
     async latestVersions(ids: readonly string[]): Promise<Map<string, number>> {
       const { rows } = await db.query<{ id: string; version: number }>("SELECT id, version FROM product_snapshots WHERE id = ANY($1)", [ids]);
       return new Map(rows.map((r) => [r.id, r.version]));
@@ -122,8 +218,8 @@ export async function createPipeline(label: string, options: { redisUrl?: string
     async close() {
       for (const p of procs) p.kill("SIGKILL");
       await Promise.all([...procs].map((p) => p.exited));
-      await kafkaTool(["delete", topic]).catch(() => {});
-      await kafkaTool(["delete", dlqTopic]).catch(() => {});
+      await kafkaTool(["delete", topic], undefined, kafkaEnv).catch(() => {});
+      await kafkaTool(["delete", dlqTopic], undefined, kafkaEnv).catch(() => {});
       await deleteKeys(redis, prefix);
       redis.disconnect();
       await db.end();
