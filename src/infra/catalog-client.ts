@@ -50,7 +50,11 @@ export function createCatalogSource({ baseUrl, timeoutMs = 2000 }: CatalogClient
     },
     async history(productId) {
       const res = await get(`/products/${id(productId)}/events`);
-      if (res.status === 404) return [];
+      if (res.status === 404) {
+        await res.body?.cancel();
+        return [];
+      }
+      if (res.status !== 200) throw new ServiceUnavailableError("catalog", new Error(`the catalog api answered ${res.status}`));
       const { events } = (await res.json()) as { events: Omit<ProductEvent, "productId">[] };
       return events.map((e) => ({ ...e, productId })) as ProductEvent[];
     },
