@@ -85,7 +85,7 @@ await runProcess({
       async (client) => {
         const dlq = await createProducer(client);
         try {
-          const consumer = await createConsumer(client, { groupId: config.groupId, instanceId: config.instanceId, topic: config.topic, logger }, consume);
+          const consumer = await createConsumer(client, { groupId: config.groupId, instanceId: config.instanceId, topic: config.topic, logger, sessionTimeoutMs: config.sessionTimeoutMs }, consume);
           return {
             dlq,
             consumer,

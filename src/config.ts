@@ -157,6 +157,8 @@ export function loadConsumerConfig(env: Env = process.env) {
     groupId: str(env, "CONSUMER_GROUP", `catalog-cache.${namespace}`, TOPIC),
     /** Static group membership (empty: dynamic); unique per running consumer of a group. */
     instanceId: str(env, "CONSUMER_INSTANCE_ID", "", /^[A-Za-z0-9._-]{0,249}$/) || undefined,
+    /** How long a dead member keeps its partitions before the group hands them to the others. */
+    sessionTimeoutMs: int(env, "KAFKA_SESSION_TIMEOUT_MS", 30_000, 6_000, 300_000),
     cache: { ...cacheKeys(env), namespace },
     commandTimeoutMs: redisCommandTimeoutMs(env, 1000),
   };

@@ -157,13 +157,13 @@ export type ConsumedMessage = {
  * maxWaitTimeInMs=100 bounds how long an idle fetch waits at the broker (data returns at once).
  * With an `instanceId` the member is static: restarted with the same id (after a crash or a
  * deploy) it gets its partitions back at once instead of after a rebalance; a member that dies
- * for good hands them over after sessionTimeout (30 s: longer than a broker restart, which with
+ * for good hands them over after sessionTimeout (default 30 s, KAFKA_SESSION_TIMEOUT_MS: longer than a broker restart, which with
  * 10 s was seen here to time the session out, revoke the partitions, and leave the member never
  * rejoining).
  */
 export async function createConsumer(
   kafka: KafkaClient,
-  opts: { groupId: string; instanceId?: string; topic: string; logger: Logger },
+  opts: { groupId: string; instanceId?: string; topic: string; logger: Logger; sessionTimeoutMs?: number },
   handle: (batch: ConsumedMessage[]) => Promise<void>,
 ) {
   const consumer = kafka.consumer({
@@ -173,8 +173,8 @@ export async function createConsumer(
       autoCommit: true,
       autoCommitInterval: 1000,
       maxWaitTimeInMs: 100,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3000,
+      sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: Math.min(3000, Math.floor((opts.sessionTimeoutMs ?? 30_000) / 3)),
     },
     ...(opts.instanceId ? { "group.instance.id": opts.instanceId } : {}),
   });
