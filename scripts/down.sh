@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Stops what scripts/up.sh started, each with SIGTERM (graceful: in-flight requests finish, the
-# relay finishes its batch, consumers commit their offsets), then the Kafka broker. PostgreSQL and
-# Redis are the machine's own services and keep running.
+# relay finishes its batch, consumers commit their offsets), then Kafka (the one broker, or the
+# three nodes of CLUSTER=1). PostgreSQL and Redis are the machine's own services and keep running.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 source scripts/procs.sh
-for p in storefront api relay consumer-catalog consumer-storefront; do stop_proc "$p"; done
-bash scripts/kafka.sh stop
+for p in storefront api api-2 relay relay-2 consumer-catalog consumer-catalog-2 consumer-storefront consumer-storefront-2; do stop_proc "$p"; done
+if [[ -f "$RUN_DIR/cluster" ]]; then
+  bash scripts/kafka-cluster.sh stop
+  rm -f "$RUN_DIR/cluster"
+else
+  bash scripts/kafka.sh stop
+fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Local single-node Apache Kafka (KRaft, broker+controller in one JVM) on loopback.
 # No tarball or Docker here, so the broker runs from the Maven Central jars (scripts/kafka/pom.xml).
-#   scripts/kafka.sh start|stop|status|reset
+#   scripts/kafka.sh start|stop|status|reset|jars
 #   scripts/kafka.sh create-topic NAME PARTITIONS
 # Env: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), KAFKA_HEAP_OPTS (-Xmx512m),
 #      KAFKA_START_TIMEOUT (60 s), JAVA_HOME (optional; Kafka 4 needs Java 17+).
@@ -166,9 +166,10 @@ create_topic() {
 
 case "${1:-}" in
   start) start ;;
+  jars) ensure_jars ;;
   stop) stop ;;
   status) status ;;
   reset) stop; rm -rf "$DATA" ;;
   create-topic) shift; create_topic "$@" ;;
-  *) echo "usage: $0 start|stop|status|reset|create-topic NAME PARTITIONS" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|reset|jars|create-topic NAME PARTITIONS" >&2; exit 2 ;;
 esac

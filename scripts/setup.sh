@@ -29,9 +29,14 @@ bash scripts/install-kafka-client.sh
 # 4. PostgreSQL and Redis: this machine kind starts them; start or install them if they are not.
 bash scripts/services.sh
 
-# 5. Kafka broker (single-node KRaft from Maven Central jars) and the topics.
-bash scripts/kafka.sh start
-bash scripts/topics.sh
+# 5. Kafka broker (single-node KRaft from Maven Central jars) and the topics; with SKIP_KAFKA=1
+#    only the jars (scripts/up.sh with CLUSTER=1 starts three nodes instead).
+if [[ "${SKIP_KAFKA:-0}" == 1 ]]; then
+  bash scripts/kafka.sh jars
+else
+  bash scripts/kafka.sh start
+  bash scripts/topics.sh
+fi
 
 # 6. Prisma client and migrations (Prisma's WebAssembly schema engine; no binary download).
 bash scripts/prisma-generate.sh
