@@ -13,7 +13,7 @@ import os from "node:os";
 import { parseArgs } from "node:util";
 import Redis from "ioredis";
 import { decodeEntry } from "../src/infra/cache-format.ts";
-import { createPipeline, http, quantile } from "../test/support/pipeline.ts";
+import { createPipeline, http, openLoopWrites, quantile } from "../test/support/pipeline.ts";
 import { startSpareRedis } from "../test/support/spare-redis.ts";
 
 const { values: args } = parseArgs({ options: { rate: { type: "string", default: "200" }, seconds: { type: "string", default: "60" }, products: { type: "string", default: "1000" } } });
@@ -59,25 +59,7 @@ try {
   for (const id of ids) newest.set(id, 1);
 
   const total = RATE * SECONDS;
-  const acks: { id: string; version: number; at: number }[] = [];
-  const start = performance.now() + 50;
-  let late = 0;
-  const inflight: Promise<void>[] = [];
-  for (let i = 0; i < total; i++) {
-    const due = start + (i * 1000) / RATE;
-    const wait = due - performance.now();
-    if (wait > 1) await Bun.sleep(wait);
-    else if (wait < -50) late++;
-    const id = ids[Math.floor(Math.random() * ids.length)]!;
-    inflight.push(
-      http(api.url, "PATCH", `/products/${id}`, { priceCents: i + 2 }).then((r) => {
-        if (r.status !== 200) throw new Error(`write failed: ${r.status}`);
-        acks.push({ id, version: r.body.version, at: performance.now() });
-      }),
-    );
-  }
-  await Promise.all(inflight);
-  const elapsed = (performance.now() - start) / 1000;
+  const { acks, elapsed, late } = await openLoopWrites(api.url, ids, RATE, total);
   await Bun.sleep(3000); // let the pipeline drain
   const latencies: number[] = [];
   let unobserved = 0;

@@ -244,6 +244,33 @@ export async function http(base: string, method: string, path: string, body?: un
 }
 
 /** Quantile of a sorted list (nearest rank). */
+/**
+ * Open-loop writes for the commit-to-* benchmarks: `total` PATCHes of random products of `ids` at
+ * `rate` per second, each sent at its intended start (a slow system cannot slow the load down).
+ * Returns each acknowledged write (product, version, when), the elapsed seconds, and how many
+ * writes started more than 50 ms late.
+ */
+export async function openLoopWrites(apiUrl: string, ids: readonly string[], rate: number, total: number) {
+  const acks: { id: string; version: number; at: number }[] = [];
+  const start = performance.now() + 50;
+  let late = 0;
+  const inflight: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const wait = start + (i * 1000) / rate - performance.now();
+    if (wait > 1) await Bun.sleep(wait);
+    else if (wait < -50) late++;
+    const id = ids[Math.floor(Math.random() * ids.length)]!;
+    inflight.push(
+      http(apiUrl, "PATCH", `/products/${id}`, { priceCents: i + 2 }).then((r) => {
+        if (r.status !== 200) throw new Error(`write failed: ${r.status}`);
+        acks.push({ id, version: r.body.version, at: performance.now() });
+      }),
+    );
+  }
+  await Promise.all(inflight);
+  return { acks, elapsed: (performance.now() - start) / 1000, late };
+}
+
 export function quantile(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
