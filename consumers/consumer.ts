@@ -37,7 +37,7 @@ await runProcess({
     });
     const cacheErrors = new Counter({ name: "catalog_consumer_cache_errors_total", help: "Redis writes that failed and were retried", registers: [registry] });
 
-    const redis = createRedisClient(config.redisUrl, config.commandTimeoutMs);
+    const redis = createRedisClient(config, config.commandTimeoutMs);
     redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
     const cache = createRedisCache(redis, config.cache);
     cache.onEpochChange((epoch, previous) => logger.warn({ epoch, previous }, "the cache fence moved: Redis lost data; states go in as markers until readers fill"));

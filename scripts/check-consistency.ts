@@ -2,7 +2,7 @@
 // reaches it. Reports the fraction consistent within 1 s, 5 s and at the end, the lags, and any
 // version regression or entry left stale. Exit code 1 when it found a regression or a stale entry.
 //   bun scripts/check-consistency.ts [--namespaces catalog,storefront] [--seconds 60] [--drain 30]
-// Reads DATABASE_URL, REDIS_URL and CACHE_KEY_PREFIX as the api does.
+// Reads DATABASE_URL, REDIS_URL (or REDIS_CLUSTER_NODES) and CACHE_KEY_PREFIX as the api does.
 import { parseArgs } from "node:util";
 import { formatReport, startConsistencyChecker } from "./lib/consistency-checker.ts";
 
@@ -12,6 +12,7 @@ const { values } = parseArgs({
 const checker = await startConsistencyChecker({
   databaseUrl: process.env.DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/catalog",
   redisUrl: process.env.REDIS_URL ?? "redis://127.0.0.1:6379/0",
+  redisClusterNodes: process.env.REDIS_CLUSTER_NODES ? process.env.REDIS_CLUSTER_NODES.split(",") : null,
   keyPrefix: process.env.CACHE_KEY_PREFIX ?? "cc",
   namespaces: values.namespaces!.split(","),
 });

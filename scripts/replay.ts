@@ -37,7 +37,7 @@ if (args.namespace !== undefined && !/^[A-Za-z0-9_-]{1,32}$/.test(args.namespace
 const config = loadConfig({ ...process.env, APP_ENV: "development" });
 const logger = createLogger(args.quiet ? "warn" : "error", { process: "replay-cli" });
 const prisma = createPrismaClient(config.databaseUrl);
-const redis = createRedisClient(config.redisUrl, 5000, { enableOfflineQueue: true });
+const redis = createRedisClient(config, 5000, { enableOfflineQueue: true });
 const runner = createReplayRunner({
   source: createPrismaEventStore(prisma),
   cacheFor: (namespace) => createRedisCache(redis, { ...config.cache, namespace }),

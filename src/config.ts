@@ -46,6 +46,11 @@ const NAMESPACE = /^[A-Za-z0-9_-]{1,32}$/;
 
 const databaseUrl = (env: Env) => str(env, "DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/catalog", /^postgres(ql)?:\/\//);
 const redisUrl = (env: Env) => str(env, "REDIS_URL", "redis://127.0.0.1:6379/0", /^rediss?:\/\//);
+/** Seed nodes of a Redis Cluster ("host:port,..."); when set, every Redis user takes it instead of REDIS_URL. */
+const redisClusterNodes = (env: Env) => {
+  const raw = str(env, "REDIS_CLUSTER_NODES", "", /^$|^[^,\s:]+:\d{1,5}(,[^,\s:]+:\d{1,5})*$/);
+  return raw ? raw.split(",") : null;
+};
 const logLevel = (env: Env) => str(env, "LOG_LEVEL", "info", /^(fatal|error|warn|info|debug|trace|silent)$/);
 const cacheNamespace = (env: Env) => str(env, "CACHE_NAMESPACE", "catalog", NAMESPACE);
 /** The api gives up on Redis sooner (it has PostgreSQL to fall back on) than a consumer (it retries). */
@@ -76,6 +81,7 @@ export type Config = {
   port: number;
   databaseUrl: string;
   redisUrl: string;
+  redisClusterNodes: string[] | null;
   cache: {
     keyPrefix: string;
     namespace: string;
@@ -107,6 +113,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: int(env, "PORT", 3000, 0, 65535),
     databaseUrl: databaseUrl(env),
     redisUrl: redisUrl(env),
+    redisClusterNodes: redisClusterNodes(env),
     cache: {
       keyPrefix,
       namespace: cacheNamespace(env),
@@ -152,6 +159,7 @@ export function loadConsumerConfig(env: Env = process.env) {
     ...base,
     dlqTopic: str(env, "KAFKA_DLQ_TOPIC", `${base.topic}.dlq`, TOPIC),
     redisUrl: redisUrl(env),
+    redisClusterNodes: redisClusterNodes(env),
     namespace,
     mode: str(env, "CONSUMER_MODE", "rebuild", /^(rebuild|evict)$/) as ConsumerMode,
     groupId: str(env, "CONSUMER_GROUP", `catalog-cache.${namespace}`, TOPIC),
@@ -176,6 +184,7 @@ export function loadStorefrontConfig(env: Env = process.env) {
     catalogUrl: str(env, "CATALOG_URL", "http://127.0.0.1:3000", /^https?:\/\/[^\s]+$/),
     catalogTimeoutMs: int(env, "CATALOG_TIMEOUT_MS", 2000, 50, 60_000),
     redisUrl: redisUrl(env),
+    redisClusterNodes: redisClusterNodes(env),
     logLevel: logLevel(env),
     cache: {
       keyPrefix,

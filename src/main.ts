@@ -14,7 +14,7 @@ await runProcess({
   loadConfig,
   async start(config, logger) {
     const prisma = createPrismaClient(config.databaseUrl);
-    const redis = createRedisClient(config.redisUrl, config.cache.commandTimeoutMs);
+    const redis = createRedisClient(config, config.cache.commandTimeoutMs);
     redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
     const cacheFor = (namespace: string) => createRedisCache(redis, { ...config.cache, namespace });
     const cache = cacheFor(config.cache.namespace);

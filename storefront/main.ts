@@ -12,7 +12,7 @@ await runProcess({
   name: "storefront",
   loadConfig: loadStorefrontConfig,
   async start(config, logger) {
-    const redis = createRedisClient(config.redisUrl, config.cache.commandTimeoutMs);
+    const redis = createRedisClient(config, config.cache.commandTimeoutMs);
     redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
     const cache = createRedisCache(redis, config.cache);
     cache.onEpochChange((epoch, previous) => logger.warn({ namespace: config.cache.namespace, epoch, previous }, "the cache fence moved: Redis lost data"));

@@ -13,14 +13,17 @@
 // - weakened: a key's version went down without anything servable going down: a marker, or an
 //   entry of an old epoch, replaced by a lower one after Redis lost data. Never served, so not a
 //   regression; it fences older fills less than before, which is why it is reported on its own.
-import Redis from "ioredis";
+import { Cluster } from "ioredis";
 import pg from "pg";
-import { decodeEntry, decodeFence, fenceKey, cacheKey } from "../../src/infra/cache-format.ts";
+import { decodeEntry, decodeFence, keyLayout, type KeyLayout } from "../../src/infra/cache-format.ts";
+import { createRedisClient } from "../../src/infra/redis-cache.ts";
 import { isServable } from "../../src/usecases/cache-entry.ts";
 
 export type CheckerOptions = {
   databaseUrl: string;
   redisUrl: string;
+  /** A Redis Cluster's seed nodes (host:port); REDIS_URL is then not used. */
+  redisClusterNodes?: string[] | null;
   keyPrefix: string;
   namespaces: string[];
   pollMs?: number;
@@ -60,8 +63,9 @@ export async function startConsistencyChecker(opts: CheckerOptions) {
   let client = new pg.Client(pgConfig);
   client.on("error", () => {}); // PostgreSQL may restart under a chaos test: reconnected below
   await client.connect();
-  const redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: 1, enableAutoPipelining: true, retryStrategy: () => 100, commandTimeout: 2000 });
+  const redis = createRedisClient({ redisUrl: opts.redisUrl, redisClusterNodes: opts.redisClusterNodes }, 2000, { enableOfflineQueue: true, retryStrategy: () => 100 });
   redis.on("error", () => {});
+  const layouts = new Map<string, KeyLayout>(opts.namespaces.map((ns) => [ns, keyLayout(opts.keyPrefix, ns, redis instanceof Cluster)]));
 
   const startRow = (await client.query<{ p: string }>("SELECT coalesce(max(position), 0)::text AS p FROM events")).rows[0]!.p;
   let last = BigInt(startRow);
@@ -121,13 +125,28 @@ export async function startConsistencyChecker(opts: CheckerOptions) {
     }
     if (watched.size === 0) return;
     const keys = [...watched].map((k) => ({ k, ns: k.slice(0, k.indexOf("|")), id: k.slice(k.indexOf("|") + 1) }));
-    // The fences and the entries in one MGET: an entry is servable under the epoch read with it.
-    const values = await redis.mget([...opts.namespaces.map((ns) => fenceKey(opts.keyPrefix, ns)), ...keys.map(({ ns, id }) => cacheKey(opts.keyPrefix, ns, id))]);
-    const epochs = new Map(opts.namespaces.map((ns, i) => [ns, decodeFence(values[i])?.epoch ?? null]));
+    // Each fence and its entries in one MGET (one slot on a Cluster: an entry's bucket and its
+    // fence share a hash tag), so an entry is servable under the epoch read with it.
+    const groups = new Map<string, { fence: string; at: number[] }>();
+    keys.forEach(({ ns, id }, i) => {
+      const layout = layouts.get(ns)!;
+      const fence = layout.fences[layout.bucketOf(id)]!;
+      const group = groups.get(fence) ?? { fence, at: [] };
+      group.at.push(i);
+      groups.set(fence, group);
+    });
+    const read = new Array<{ raw: string | null; epoch: string | null }>(keys.length);
+    await Promise.all(
+      [...groups.values()].map(async ({ fence, at }) => {
+        const values = await redis.mget([fence, ...at.map((i) => layouts.get(keys[i]!.ns)!.entry(keys[i]!.id))]);
+        const epoch = decodeFence(values[0])?.epoch ?? null;
+        at.forEach((i, j) => (read[i] = { raw: values[j + 1] ?? null, epoch }));
+      }),
+    );
     const seenAt = Date.now();
     keys.forEach(({ k, ns }, i) => {
-      const entry = decodeEntry(values[opts.namespaces.length + i]);
-      const servable = isServable(entry, epochs.get(ns) ?? null);
+      const entry = decodeEntry(read[i]!.raw);
+      const servable = isServable(entry, read[i]!.epoch);
       if (entry) {
         const before = lastRaw.get(k);
         const top = maxServable.get(k);

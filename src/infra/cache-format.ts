@@ -6,7 +6,7 @@
 //   kind   p product (payload: its JSON), t tombstone (deleted), m invalidation marker,
 //          n no such product (version 0: an id that was never created; a short TTL)
 //   epoch  the fence epoch of the namespace when the entry was written ("-": the fence was missing)
-// Fence:  "<epoch>|<run_id>"  (one key per namespace, no expiry)
+// Fence:  "<epoch>|<run_id>"  (one key per namespace, or one per bucket on a Redis Cluster; no expiry)
 //   epoch  lower-case base 36, made by lua/fence-1.lua when it arms the fence
 //   run_id the Redis server's run_id when the fence was armed: another one means that the server
 //          restarted or that a replica took over, and either may have lost writes
@@ -18,8 +18,55 @@ export const cacheKey = (prefix: string, namespace: string, id: string) => `${pr
 export const leaseKey = (prefix: string, namespace: string, id: string) => `${prefix}:${namespace}:lease:{${id}}`;
 /** Key of a namespace's fence. */
 export const fenceKey = (prefix: string, namespace: string) => `${prefix}:${namespace}:fence`;
-/** Prefix of every entry key of a namespace (for SCAN MATCH). */
-export const entryKeyPattern = (prefix: string, namespace: string) => `${prefix}:${namespace}:product:*`;
+
+// On a Redis Cluster a script may only touch keys of one slot, and every write of an entry reads
+// the fence. So there the namespace is split into CLUSTER_BUCKETS buckets, each with its own hash
+// tag and its own fence key: a product's entry, its lease and its bucket's fence share one slot,
+// and the buckets spread the namespace over every master. All the fences of a namespace hold the
+// same epoch (redis-cache.ts keeps them in step), so the rest of the code still sees one epoch.
+export const CLUSTER_BUCKETS = 128;
+
+/** Where a namespace's keys live: one layout for a single server, another for a Redis Cluster. */
+export type KeyLayout = {
+  entry(id: string): string;
+  lease(id: string): string;
+  /** Every fence key of the namespace (one on a single server). */
+  fences: readonly string[];
+  /** Index into `fences` of the bucket holding `id`. */
+  bucketOf(id: string): number;
+};
+
+/** FNV-1a over the id's UTF-16 code units: a stable, even spread of ids over the buckets. */
+function bucketHash(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) {
+    h ^= id.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+export function keyLayout(prefix: string, namespace: string, cluster: boolean): KeyLayout {
+  if (!cluster) {
+    const fence = fenceKey(prefix, namespace);
+    return { entry: (id) => cacheKey(prefix, namespace, id), lease: (id) => leaseKey(prefix, namespace, id), fences: [fence], bucketOf: () => 0 };
+  }
+  // The hash tag is the first {...} of a key: the prefix and namespace never hold braces (config.ts).
+  const tag = (b: number) => `{${prefix}:${namespace}:${b}}`;
+  const bucketOf = (id: string) => bucketHash(id) % CLUSTER_BUCKETS;
+  return {
+    entry: (id) => `${prefix}:${namespace}:product:${tag(bucketOf(id))}:${id}`,
+    lease: (id) => `${prefix}:${namespace}:lease:${tag(bucketOf(id))}:${id}`,
+    fences: Array.from({ length: CLUSTER_BUCKETS }, (_, b) => `${prefix}:${namespace}:fence:${tag(b)}`),
+    bucketOf,
+  };
+}
+
+/** Orders two epochs (base 36 without leading zeros: by length, then by character). */
+export function compareEpochs(a: string, b: string): number {
+  if (a.length !== b.length) return a.length - b.length;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
 
 const ENTRY = /^(\d{1,15})\|([ptmn])\|([0-9a-z]+|-)\|/;
 const FENCE = /^([0-9a-z]+)\|([0-9a-f]+)$/;

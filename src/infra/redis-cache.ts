@@ -1,15 +1,17 @@
 // The Redis adapter of ProductCache: one string key per product and namespace, written only through
-// lua/cas-set-2.lua, and one fence key per namespace (lua/fence-1.lua). The formats are in
-// cache-format.ts.
+// lua/cas-set-2.lua, and a fence (lua/fence-1.lua): one key per namespace on a single server, one
+// per bucket of the namespace on a Redis Cluster, where a script's keys must share a slot. The
+// formats and the key layout are in cache-format.ts.
 //
 // The fence: this process serves and "set"s only under the epoch it verified last. It verifies at
-// start, after every reconnect (before the connection is used for anything else: a reconnect may
-// reach a restarted server or a promoted replica), and every `fenceCheckMs`; a script reply that
-// says "fenced" or finds no fence verifies at once.
+// start, after every reconnect and whenever a Cluster node's connection ends (before the
+// connection is used for anything else: a reconnect may reach a restarted server or a promoted
+// replica), and every `fenceCheckMs`; a script reply that says "fenced" or finds no fence verifies
+// at once. On a Cluster, verifying means bringing every bucket's fence to one epoch (converge()).
 import { readFileSync } from "node:fs";
-import Redis, { type RedisOptions } from "ioredis";
+import Redis, { Cluster, type RedisOptions } from "ioredis";
 import { CacheUnavailableError, type CacheEntry, type CasResult, type ProductCache, type StoredEntry, type WriteOutcome } from "../usecases/ports.ts";
-import { cacheKey, decodeEntry, encodeEntry, fenceKey, leaseKey } from "./cache-format.ts";
+import { compareEpochs, decodeEntry, encodeEntry, keyLayout } from "./cache-format.ts";
 
 export { cacheKey, leaseKey } from "./cache-format.ts";
 
@@ -22,11 +24,16 @@ const SCRIPTS = {
   releaseLease: { keys: 1, source: lua("release-lease-1.lua") },
 };
 
+/** A single server's client or a Redis Cluster's: every user of Redis takes either. */
+export type RedisClient = Redis | Cluster;
+
 type CasReply = [number, number, string];
-type CasRedis = Redis & {
+/** epoch ("" for none), 1 when armed, the previous epoch, 1 when now trusted. */
+type FenceReply = [string, number, string, number];
+type CasRedis = RedisClient & {
   casSet(key: string, fence: string, version: number, kind: string, payload: string, ttlMs: number, mode: string, epoch: string): Promise<CasReply>;
   replaceIfEqual(key: string, fence: string, expected: string, version: number, kind: string, payload: string, ttlMs: number, epoch: string): Promise<number>;
-  fenceVerify(fence: string): Promise<[string, number, string]>;
+  fenceVerify(fence: string, op: "check" | "arm" | "raise", floor: string): Promise<FenceReply>;
   releaseLease(key: string, token: string): Promise<number>;
 };
 
@@ -40,22 +47,49 @@ export type RedisCacheOptions = {
   negativeTtlSeconds?: number;
 };
 
+/** Where Redis is: a URL, or (REDIS_CLUSTER_NODES) the seed nodes of a Redis Cluster. */
+export type RedisTarget = { redisUrl: string; redisClusterNodes?: readonly string[] | null };
+
+const backoff = (attempt: number) => Math.min(50 * 2 ** attempt, 2000);
+
 /**
  * Fails fast instead of queueing: with the offline queue off and one retry per command, a Redis
  * outage costs each request at most `commandTimeoutMs`, and the read path falls back to PostgreSQL.
- * The connection itself keeps reconnecting in the background (capped backoff).
+ * The connection itself keeps reconnecting in the background (capped backoff). On a Cluster,
+ * MOVED, ASK and TRYAGAIN are followed (a slot being moved), but a command whose node's
+ * connection closed fails instead of being sent again to whoever takes over: the caller decides.
  */
-export function createRedisClient(url: string, commandTimeoutMs: number, extra: RedisOptions = {}): Redis {
-  return new Redis(url, {
+export function createRedisClient(target: RedisTarget | string, commandTimeoutMs: number, extra: RedisOptions = {}): RedisClient {
+  const { redisUrl, redisClusterNodes } = typeof target === "string" ? { redisUrl: target, redisClusterNodes: null } : target;
+  const options: RedisOptions = {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     commandTimeout: commandTimeoutMs,
     connectTimeout: 2000,
     enableAutoPipelining: true,
-    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
+    retryStrategy: backoff,
     lazyConnect: false,
     ...extra,
-  });
+  };
+  if (!redisClusterNodes?.length) return new Redis(redisUrl, options);
+  const { enableOfflineQueue, enableAutoPipelining, lazyConnect, retryStrategy: _perNode, ...perNode } = options;
+  return new Cluster(
+    redisClusterNodes.map((hostPort) => {
+      const at = hostPort.lastIndexOf(":");
+      return { host: hostPort.slice(0, at), port: Number(hostPort.slice(at + 1)) };
+    }),
+    {
+      enableOfflineQueue,
+      enableAutoPipelining,
+      lazyConnect,
+      clusterRetryStrategy: backoff,
+      retryDelayOnFailover: 0,
+      retryDelayOnTryAgain: 20,
+      retryDelayOnClusterDown: 100,
+      slotsRefreshTimeout: 2000,
+      redisOptions: perNode,
+    },
+  );
 }
 
 const OUTCOMES: Record<number, WriteOutcome> = { 0: "older", 1: "stored", 2: "fenced", 3: "marked" };
@@ -63,24 +97,33 @@ const toResult = ([code, version]: CasReply): CasResult => ({ applied: code === 
 
 // One adapter per client and namespace: the fence state lives here, and a second adapter of the
 // same namespace would only verify twice.
-const adapters = new WeakMap<Redis, Map<string, ProductCache>>();
+const adapters = new WeakMap<RedisClient, Map<string, ProductCache>>();
 
 // One listener per client and connection event, fanning out to every adapter of that client (a
 // process may serve many namespaces on one connection).
+// On a Cluster, a node's connection ending ("-node") counts as a close: the node may be gone and
+// its slots about to be served by a replica that lacks the last writes.
 type ConnectionEvents = { close: Set<() => void>; ready: Set<() => void>; end: Set<() => void> };
-const connectionEvents = new WeakMap<Redis, ConnectionEvents>();
-function onConnection(client: Redis): ConnectionEvents {
+const connectionEvents = new WeakMap<RedisClient, ConnectionEvents>();
+function onConnection(client: RedisClient): ConnectionEvents {
   let events = connectionEvents.get(client);
   if (!events) {
     const created: ConnectionEvents = { close: new Set(), ready: new Set(), end: new Set() };
     for (const name of ["close", "ready", "end"] as const) client.on(name, () => created[name].forEach((fn) => fn()));
+    if (client instanceof Cluster) {
+      // Verify at once: it fails until the node's slots have a master again, then arms a new epoch.
+      client.on("-node", () => {
+        created.close.forEach((fn) => fn());
+        created.ready.forEach((fn) => fn());
+      });
+    }
     connectionEvents.set(client, created);
     events = created;
   }
   return events;
 }
 
-export function createRedisCache(client: Redis, options: RedisCacheOptions): ProductCache {
+export function createRedisCache(client: RedisClient, options: RedisCacheOptions): ProductCache {
   const id = `${options.keyPrefix}:${options.namespace}:${options.ttlSeconds}`;
   let perClient = adapters.get(client);
   if (!perClient) adapters.set(client, (perClient = new Map()));
@@ -91,7 +134,7 @@ export function createRedisCache(client: Redis, options: RedisCacheOptions): Pro
   return created;
 }
 
-function build(client: Redis, options: RedisCacheOptions): ProductCache {
+function build(client: RedisClient, options: RedisCacheOptions): ProductCache {
   // defineCommand registers a script once and sends it by SHA (EVALSHA, reloaded on NOSCRIPT).
   for (const [name, { keys, source }] of Object.entries(SCRIPTS)) {
     if (typeof (client as unknown as Record<string, unknown>)[name] !== "function") {
@@ -102,12 +145,14 @@ function build(client: Redis, options: RedisCacheOptions): ProductCache {
   const ttlMs = options.ttlSeconds * 1000;
   const negativeTtlMs = (options.negativeTtlSeconds ?? 30) * 1000;
   const ttlOf = (e: CacheEntry) => (e.kind === "n" ? negativeTtlMs : ttlMs);
-  const key = (id: string) => cacheKey(options.keyPrefix, options.namespace, id);
-  const fence = fenceKey(options.keyPrefix, options.namespace);
+  const layout = keyLayout(options.keyPrefix, options.namespace, client instanceof Cluster);
+  const key = layout.entry;
+  const fenceOf = (id: string) => layout.fences[layout.bucketOf(id)]!;
 
   // The fence state of this process: null until verified, and again from a disconnect until the
   // reconnected server has been verified.
   let epoch: string | null = null;
+  let lastKnown: string | null = null; // the last verified epoch, kept across disconnects
   let generation = 0; // bumped on every disconnect, so a verification that began before it is discarded
   let verifying: Promise<void> | null = null;
   const readyListeners: (() => void)[] = [];
@@ -118,12 +163,14 @@ function build(client: Redis, options: RedisCacheOptions): ProductCache {
     verifying ??= (async () => {
       const started = generation;
       try {
-        const [verified, armed, previous] = await redis.fenceVerify(fence);
+        const { epoch: verified, armed, previous } = await converge();
         if (started !== generation) return; // disconnected meanwhile: the next ready verifies again
         const before = epoch;
+        const known = lastKnown;
         epoch = verified;
-        const moved = armed === 1 || (before !== null && before !== verified);
-        if (moved) for (const l of epochListeners) l(verified, armed === 1 ? previous || null : before);
+        lastKnown = verified;
+        const moved = armed || (known !== null && known !== verified);
+        if (moved) for (const l of epochListeners) l(verified, armed ? previous || known : known);
         if (before === null) {
           for (const l of readyListeners) l();
           const w = waiters;
@@ -139,6 +186,36 @@ function build(client: Redis, options: RedisCacheOptions): ProductCache {
       }
     })();
     return verifying;
+  }
+
+  /**
+   * Brings every fence of the namespace to one trusted epoch and returns it. A fence that cannot
+   * be trusted (missing, or armed on another server process) is armed above every epoch any fence
+   * holds, so above every epoch a writer can have learnt before the loss; then the buckets are
+   * raised to the highest epoch among them. With one fence this is one script, two after a loss.
+   */
+  async function converge(): Promise<{ epoch: string; armed: boolean; previous: string }> {
+    const { fences } = layout;
+    let replies = await Promise.all(fences.map((f) => redis.fenceVerify(f, "check", "")));
+    let armed = false;
+    let previous = "";
+    const highest = (rs: FenceReply[], from = "") => rs.reduce((m, [e]) => (e !== "" && compareEpochs(e, m) > 0 ? e : m), from);
+    const note = (rs: FenceReply[]) => {
+      for (const [, a, p] of rs) if (a === 1) (armed = true), (previous ||= p);
+    };
+    if (replies.some(([, , , trusted]) => trusted === 0)) {
+      // Above what this process knew too: every fence may have been lost at once.
+      const floor = highest(replies, lastKnown ?? "");
+      replies = await Promise.all(fences.map((f, i) => (replies[i]![3] === 1 ? replies[i]! : redis.fenceVerify(f, "arm", floor))));
+      note(replies);
+    }
+    for (let round = 0; round < 8; round++) {
+      const target = highest(replies);
+      if (replies.every(([e, , , trusted]) => trusted === 1 && e === target)) return { epoch: target, armed, previous };
+      replies = await Promise.all(fences.map((f) => redis.fenceVerify(f, "raise", target)));
+      note(replies);
+    }
+    throw new Error(`the fences of ${options.namespace} did not reach one epoch`);
   }
 
   const lose = () => {
@@ -164,7 +241,7 @@ function build(client: Redis, options: RedisCacheOptions): ProductCache {
     return replies.map(toResult);
   };
   const cas = (id: string, e: CacheEntry, mode: "set" | "advance" | "mark", writerEpoch = "") =>
-    redis.casSet(key(id), fence, e.version, e.kind, e.payload, ttlOf(e), mode, writerEpoch);
+    redis.casSet(key(id), fenceOf(id), e.version, e.kind, e.payload, ttlOf(e), mode, writerEpoch);
 
   return {
     epoch: () => epoch,
@@ -185,7 +262,23 @@ function build(client: Redis, options: RedisCacheOptions): ProductCache {
     async getMany(ids) {
       usable();
       if (ids.length === 0) return [];
-      return (await redis.mget(ids.map(key))).map(decodeEntry);
+      if (layout.fences.length === 1) return (await redis.mget(ids.map(key))).map(decodeEntry);
+      // A Cluster answers MGET only for keys of one slot: one MGET per bucket, pipelined per node.
+      const byBucket = new Map<number, number[]>();
+      ids.forEach((id, i) => {
+        const b = layout.bucketOf(id);
+        const list = byBucket.get(b);
+        if (list) list.push(i);
+        else byBucket.set(b, [i]);
+      });
+      const out: (StoredEntry | null)[] = new Array(ids.length).fill(null);
+      await Promise.all(
+        [...byBucket.values()].map(async (idx) => {
+          const values = await redis.mget(idx.map((i) => key(ids[i]!)));
+          idx.forEach((i, j) => (out[i] = decodeEntry(values[j])));
+        }),
+      );
+      return out;
     },
     async put(id, entry, writerEpoch) {
       usable();
@@ -206,16 +299,16 @@ function build(client: Redis, options: RedisCacheOptions): ProductCache {
     },
     async replaceIfEqual(id, expected: StoredEntry, entry, writerEpoch) {
       usable();
-      const code = await redis.replaceIfEqual(key(id), fence, encodeEntry(expected), entry.version, entry.kind, entry.payload, ttlMs, writerEpoch);
+      const code = await redis.replaceIfEqual(key(id), fenceOf(id), encodeEntry(expected), entry.version, entry.kind, entry.payload, ttlMs, writerEpoch);
       if (code === 2) void verify();
       return code === 1 ? "replaced" : code === 2 ? "fenced" : "changed";
     },
     async acquireLease(id, token, ttl) {
       usable();
-      return (await redis.set(leaseKey(options.keyPrefix, options.namespace, id), token, "PX", ttl, "NX")) === "OK";
+      return (await redis.set(layout.lease(id), token, "PX", ttl, "NX")) === "OK";
     },
     async releaseLease(id, token) {
-      await redis.releaseLease(leaseKey(options.keyPrefix, options.namespace, id), token);
+      await redis.releaseLease(layout.lease(id), token);
     },
     async ping() {
       await redis.ping();

@@ -3,7 +3,7 @@
 // lua/release-lease-1.lua and lua/renew-lock-1.lua (owner-checked, so an expired lock taken by
 // another job is never touched).
 import { readFileSync } from "node:fs";
-import type Redis from "ioredis";
+import type { RedisClient } from "./redis-cache.ts";
 import type { JobStore, ReplayJob } from "../usecases/ports.ts";
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}`, import.meta.url), "utf8");
@@ -11,17 +11,18 @@ const SCRIPTS = {
   releaseLease: lua("release-lease-1.lua"),
   renewLock: lua("renew-lock-1.lua"),
 };
-type JobRedis = Redis & {
+type JobRedis = RedisClient & {
   releaseLease(key: string, token: string): Promise<number>;
   renewLock(key: string, token: string, ttlMs: number): Promise<number>;
 };
 const JOB_TTL_SECONDS = 7 * 24 * 3600;
 
-export function createRedisJobStore(client: Redis, prefix: string): JobStore {
+export function createRedisJobStore(client: RedisClient, prefix: string): JobStore {
   for (const [name, source] of Object.entries(SCRIPTS)) {
     if (typeof (client as unknown as Record<string, unknown>)[name] !== "function") client.defineCommand(name, { numberOfKeys: 1, lua: source });
   }
   const redis = client as JobRedis;
+  // Each command and script touches one key, so a Redis Cluster needs no hash tags here.
   const lockKey = (namespace: string) => `${prefix}:${namespace}:replay:lock`;
   const jobKey = (jobId: string) => `${prefix}:replay:job:${jobId}`;
   return {

@@ -1,23 +1,28 @@
 // Builds the real app (real PostgreSQL, real Redis) for in-process HTTP tests via app.handle.
+// `cluster: true` puts its cache on the Redis Cluster of test/support/redis-cluster.ts.
+import type Redis from "ioredis";
+import type { Cluster } from "ioredis";
 import pino from "pino";
 import { createApp, defaultContext } from "../../src/app.ts";
 import { createPrismaEventStore } from "../../src/infra/prisma-event-store.ts";
-import { cacheKey, decodeEntry, encodeEntry } from "../../src/infra/cache-format.ts";
-import { createRedisCache } from "../../src/infra/redis-cache.ts";
+import { decodeEntry, encodeEntry, keyLayout } from "../../src/infra/cache-format.ts";
+import { createRedisCache, type RedisClient } from "../../src/infra/redis-cache.ts";
 import { createRedisJobStore } from "../../src/infra/redis-jobs.ts";
 import { createCacheWriter } from "../../src/usecases/cache-writer.ts";
 import { createReplayRunner } from "../../src/usecases/replay-jobs.ts";
 import type { EventStore, ProductCache } from "../../src/usecases/ports.ts";
+import { deleteClusterKeys, testRedisCluster } from "./redis-cluster.ts";
 import { deleteKeys, testPrisma, testRedis, uniquePrefix } from "./services.ts";
 
 export type Reply = { status: number; headers: Headers; body: any; text: string };
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
 
-export function createHarness(label: string, options: { writeThrough?: boolean; wrapStore?: (s: EventStore) => EventStore } = {}) {
+export function createHarness(label: string, options: { writeThrough?: boolean; wrapStore?: (s: EventStore) => EventStore; cluster?: boolean } = {}) {
   const prefix = uniquePrefix(label);
   const prisma = testPrisma();
-  const redis = testRedis();
+  const redis: RedisClient = options.cluster ? testRedisCluster() : testRedis();
+  const keyOf = (id: string, namespace: string) => keyLayout(prefix, namespace, options.cluster === true).entry(id);
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
   const cacheFor = (namespace: string) => createRedisCache(redis, { keyPrefix: prefix, namespace, ttlSeconds: 600 });
   const cache: ProductCache = cacheFor("catalog");
@@ -60,13 +65,13 @@ export function createHarness(label: string, options: { writeThrough?: boolean; 
     call,
     /** A product id unique to this run. */
     id: (name = "p") => `${prefix}-${name}-${++seq}`,
-    key: (id: string, namespace = "catalog") => cacheKey(prefix, namespace, id),
+    key: (id: string, namespace = "catalog") => keyOf(id, namespace),
     /**
      * A product's entry as "<version>|<kind>|<payload>" when it was written under the fence's
      * current epoch (what a read may serve), "old-epoch <…>" when before, null when there is none.
      */
     async cached(id: string, namespace = "catalog"): Promise<string | null> {
-      const e = decodeEntry(await redis.get(cacheKey(prefix, namespace, id)));
+      const e = decodeEntry(await redis.get(keyOf(id, namespace)));
       if (!e) return null;
       const text = `${e.version}|${e.kind}|${e.payload}`;
       return e.epoch === cacheFor(namespace).epoch() ? text : `old-epoch ${text}`;
@@ -75,7 +80,7 @@ export function createHarness(label: string, options: { writeThrough?: boolean; 
     async plant(id: string, value: string, namespace = "catalog") {
       const [version, kind, ...payload] = value.split("|");
       const epoch = cacheFor(namespace).epoch() ?? "-";
-      await redis.set(cacheKey(prefix, namespace, id), encodeEntry({ version: Number(version), kind: kind as "p", epoch, payload: payload.join("|") }));
+      await redis.set(keyOf(id, namespace), encodeEntry({ version: Number(version), kind: kind as "p", epoch, payload: payload.join("|") }));
     },
     /** Creates a product through the API and returns its JSON. */
     async create(fields: Record<string, unknown> = {}) {
@@ -85,7 +90,8 @@ export function createHarness(label: string, options: { writeThrough?: boolean; 
       return r.body as { id: string; version: number } & Record<string, unknown>;
     },
     async close() {
-      await deleteKeys(redis, prefix);
+      if (options.cluster) await deleteClusterKeys(redis as Cluster, prefix);
+      else await deleteKeys(redis as Redis, prefix);
       redis.disconnect();
       await prisma.$disconnect();
     },

@@ -10,7 +10,9 @@
 -- ARGV[5]  mode, by how much the writer knows:
 --          "set"     the writer read this state from PostgreSQL (fill, replay) or committed it
 --                    (write-through) after it learnt the fence epoch ARGV[6]; refused ("fenced")
---                    unless the fence still holds that epoch, i.e. no loss was detected since.
+--                    unless the fence still holds that epoch, i.e. no loss was detected since,
+--                    and was armed on this server process: a fence that came over with a promoted
+--                    replica or a moved slot may sit over lost writes until someone re-arms it.
 --          "advance" a consumer's state from an event: it is newer than real data ("p" or "t") of
 --                    the current epoch, but may be older than the truth (a backlog), so over anything
 --                    else (no entry, a marker, "n", another epoch) it is stored as a marker of its version.
@@ -31,7 +33,8 @@ local payload = ARGV[3]
 local mode = ARGV[5]
 local fence = redis.call('GET', KEYS[2])
 local epoch = fence and string.match(fence, '^([0-9a-z]+)|') or nil
-if mode == 'set' and (epoch == nil or epoch ~= ARGV[6]) then
+if mode == 'set' and (epoch == nil or epoch ~= ARGV[6]
+    or string.match(fence, '|(%x+)$') ~= string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')) then
   return {2, 0, epoch or ''}
 end
 if mode == 'mark' then

@@ -2,7 +2,8 @@
 -- whose version no event ever had (tampered, or from a broken writer), or whose payload differs
 -- from the events at the same version. It replaces the value only if it is still exactly what the
 -- replay read, so a write that landed in between is never overwritten, and only if the fence still
--- holds the epoch the replay learnt before it read the events (as a "set" in cas-set-2.lua).
+-- holds the epoch the replay learnt before it read the events, armed on this server process (as a
+-- "set" in cas-set-2.lua).
 --
 -- KEYS[1]  the entry's key; KEYS[2] the namespace's fence key
 -- ARGV[1]  the value the replay read (and found wrong)
@@ -12,7 +13,8 @@
 -- Returns 1 when replaced, 0 when the value had changed, 2 when fenced.
 local fence = redis.call('GET', KEYS[2])
 local epoch = fence and string.match(fence, '^([0-9a-z]+)|') or nil
-if epoch == nil or epoch ~= ARGV[6] then
+if epoch == nil or epoch ~= ARGV[6]
+    or string.match(fence, '|(%x+)$') ~= string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') then
   return 2
 end
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then

@@ -5,10 +5,10 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import type Redis from "ioredis";
-import { fenceKey } from "../../../src/infra/cache-format.ts";
 import { createMemoryCache, createMemoryCacheServer } from "../../../src/infra/memory/memory-cache.ts";
-import { createRedisCache } from "../../../src/infra/redis-cache.ts";
+import { createRedisCache, type RedisClient } from "../../../src/infra/redis-cache.ts";
 import type { CacheEntry, ProductCache, StoredEntry } from "../../../src/usecases/ports.ts";
+import { deleteClusterKeys, foreignFences, testRedisCluster } from "../../support/redis-cluster.ts";
 import { deleteKeys, testRedis, uniquePrefix, waitFor } from "../../support/services.ts";
 
 type Env = {
@@ -21,29 +21,36 @@ type Env = {
 };
 
 const redis: Redis = testRedis();
+const cluster = testRedisCluster();
 const prefixes: string[] = [];
 afterAll(async () => {
-  for (const p of prefixes) await deleteKeys(redis, p);
+  for (const p of prefixes) {
+    await deleteKeys(redis, p);
+    await deleteClusterKeys(cluster, p);
+  }
   redis.disconnect();
+  cluster.disconnect();
 });
 
-const redisEnv: Env = {
-  async cache() {
-    const prefix = uniquePrefix("port");
-    prefixes.push(prefix);
-    const cache = createRedisCache(redis, { keyPrefix: prefix, namespace: "ns", ttlSeconds: 600 });
-    await cache.whenReady(5000);
-    (cache as ProductCache & { prefix?: string }).prefix = prefix;
-    return cache;
-  },
-  async loseData(cache) {
-    await deleteKeys(redis, (cache as ProductCache & { prefix: string }).prefix);
-  },
-  async restart(cache) {
-    // What a restart does to the fence (its run_id no longer matches), done to this namespace only.
-    await redis.del(fenceKey((cache as ProductCache & { prefix: string }).prefix, "ns"));
-  },
-};
+function redisEnvOn(client: RedisClient, loseAll: (prefix: string) => Promise<void>): Env {
+  const prefixOf = (cache: ProductCache) => (cache as ProductCache & { prefix: string }).prefix;
+  return {
+    async cache() {
+      const prefix = uniquePrefix("port");
+      prefixes.push(prefix);
+      const cache = createRedisCache(client, { keyPrefix: prefix, namespace: "ns", ttlSeconds: 600 });
+      await cache.whenReady(5000);
+      (cache as ProductCache & { prefix?: string }).prefix = prefix;
+      return cache;
+    },
+    loseData: (cache) => loseAll(prefixOf(cache)),
+    // What a restart or a failover that kept the data does to the fence (its run_id is another
+    // server's), done to this namespace only.
+    restart: (cache) => foreignFences(client, prefixOf(cache), "ns", client === cluster),
+  };
+}
+const redisEnv = redisEnvOn(redis, (p) => deleteKeys(redis, p));
+const clusterEnv = redisEnvOn(cluster, (p) => deleteClusterKeys(cluster, p));
 
 const servers = new WeakMap<ProductCache, ReturnType<typeof createMemoryCacheServer>>();
 const memoryEnv: Env = {
@@ -67,6 +74,7 @@ const plain = (e: StoredEntry | null) => (e ? { version: e.version, kind: e.kind
 
 describe.each([
   ["redis (Lua)", redisEnv],
+  ["redis cluster (Lua, a fence per bucket)", clusterEnv],
   ["in-memory twin", memoryEnv],
 ] as const)("ProductCache contract: %s", (_name, env) => {
   test("a newer version is stored, an older or equal one refused, and the entry carries the fence's epoch", async () => {
@@ -228,6 +236,16 @@ describe("the twin and the Lua scripts, side by side", () => {
         expect(viaTwin).toEqual(viaLua);
       }),
       { numRuns: 200 },
+    );
+  }, 120_000);
+
+  test("the same on a Redis Cluster, where each product's bucket has its own fence (50 sequences)", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 25 }), async (ops) => {
+        const [viaCluster, viaTwin] = [await run(clusterEnv, ops), await run(memoryEnv, ops)];
+        expect(viaTwin).toEqual(viaCluster);
+      }),
+      { numRuns: 50 },
     );
   }, 120_000);
 });
