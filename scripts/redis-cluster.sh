@@ -11,7 +11,9 @@
 #   scripts/redis-cluster.sh wait             until cluster_state:ok and every slot has a master
 # Env: REDIS_CLUSTER_BASE_PORT (7000): nodes on BASE..BASE+5; REDIS_CLUSTER_DIR (.run/redis-cluster);
 #      REDIS_CLUSTER_NODE_TIMEOUT (2000 ms): how long a silent master lasts before its replica
-#      takes over.
+#      takes over. A replica takes over however long it was cut off (validity factor 0): the
+#      cache's fence treats the promotion as a loss of data, so availability costs no correctness.
+#      `wait` also waits for every replica to have its copy.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,11 +36,13 @@ nodes_list() { local p out=""; for p in "${PORTS[@]}"; do out+="127.0.0.1:$p,"; 
 start_node() {
   local port="$1" dir="$RUN/$1"
   node_pid "$port" >/dev/null && return 0
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && die "something else answers on port $port (another checkout's cluster? stop it, or set REDIS_CLUSTER_BASE_PORT)"
   mkdir -p "$dir"
   # fds 3-9 closed: a caller's lock (flock) must not be inherited by a server that outlives it.
   redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --daemonize yes --pidfile "$dir/redis.pid" \
     --logfile "$dir/redis.log" --cluster-enabled yes --cluster-config-file nodes.conf \
-    --cluster-node-timeout "$TIMEOUT_MS" --save "" --appendonly no --protected-mode no \
+    --cluster-node-timeout "$TIMEOUT_MS" --cluster-replica-validity-factor 0 \
+    --save "" --appendonly no --protected-mode no \
     3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
   for _ in $(seq 1 100); do
     cli "$port" ping >/dev/null 2>&1 && return 0
@@ -60,8 +64,15 @@ wait_ok() {
       node_pid "$p" >/dev/null || continue
       if cluster_ok "$p" && [[ "$(cli "$p" cluster nodes | grep -c 'master' | tr -d ' ')" -ge 3 ]]; then
         # Every live node must agree before clients are pointed at it.
+        # ...and every replica must have its copy, so that a master killed next can be replaced.
         local all=1 q
-        for q in "${PORTS[@]}"; do node_pid "$q" >/dev/null && ! cluster_ok "$q" && all=0; done
+        for q in "${PORTS[@]}"; do
+          node_pid "$q" >/dev/null || continue
+          cluster_ok "$q" || all=0
+          if cli "$q" role 2>/dev/null | head -1 | grep -q slave; then
+            cli "$q" info replication 2>/dev/null | grep -q '^master_link_status:up' || all=0
+          fi
+        done
         ((all)) && return 0
       fi
       break

@@ -92,6 +92,9 @@ export function createRedisClient(target: RedisTarget | string, commandTimeoutMs
   );
 }
 
+/** How soon an unverified fence is tried again while the connection is up. */
+const UNVERIFIED_RETRY_MS = 100;
+
 const OUTCOMES: Record<number, WriteOutcome> = { 0: "older", 1: "stored", 2: "fenced", 3: "marked" };
 const toResult = ([code, version]: CasReply): CasResult => ({ applied: code === 1 || code === 3, version, outcome: OUTCOMES[code] ?? "older" });
 
@@ -155,6 +158,7 @@ function build(client: RedisClient, options: RedisCacheOptions): ProductCache {
   let lastKnown: string | null = null; // the last verified epoch, kept across disconnects
   let generation = 0; // bumped on every disconnect, so a verification that began before it is discarded
   let verifying: Promise<void> | null = null;
+  let retry: ReturnType<typeof setTimeout> | null = null;
   const readyListeners: (() => void)[] = [];
   const epochListeners: ((epoch: string, previous: string | null) => void)[] = [];
   let waiters: (() => void)[] = [];
@@ -183,6 +187,15 @@ function build(client: RedisClient, options: RedisCacheOptions): ProductCache {
         verifying = null;
         // A reconnect while this ran: verify the new connection now (its "ready" found us busy).
         if (started !== generation && client.status === "ready") void verify();
+        // Still unverified while connected (on a Cluster: a node's slots have no master yet, a
+        // failover is under way): try again soon rather than at the next periodic check.
+        else if (epoch === null && client.status === "ready" && !retry) {
+          retry = setTimeout(() => {
+            retry = null;
+            if (client.status === "ready") void verify();
+          }, UNVERIFIED_RETRY_MS);
+          retry.unref?.();
+        }
       }
     })();
     return verifying;
@@ -229,7 +242,10 @@ function build(client: RedisClient, options: RedisCacheOptions): ProductCache {
     if (client.status === "ready") void verify();
   }, options.fenceCheckMs ?? 1000);
   timer.unref?.();
-  events.end.add(() => clearInterval(timer));
+  events.end.add(() => {
+    clearInterval(timer);
+    if (retry) clearTimeout(retry);
+  });
   if (client.status === "ready") void verify();
 
   const usable = () => {

@@ -6,25 +6,26 @@ import pino from "pino";
 import { createApp, defaultContext } from "../../src/app.ts";
 import { createPrismaEventStore } from "../../src/infra/prisma-event-store.ts";
 import { decodeEntry, encodeEntry, keyLayout } from "../../src/infra/cache-format.ts";
-import { createRedisCache, type RedisClient } from "../../src/infra/redis-cache.ts";
+import { createRedisCache, createRedisClient, type RedisClient } from "../../src/infra/redis-cache.ts";
 import { createRedisJobStore } from "../../src/infra/redis-jobs.ts";
 import { createCacheWriter } from "../../src/usecases/cache-writer.ts";
 import { createReplayRunner } from "../../src/usecases/replay-jobs.ts";
 import type { EventStore, ProductCache } from "../../src/usecases/ports.ts";
-import { deleteClusterKeys, testRedisCluster } from "./redis-cluster.ts";
+import { deleteClusterKeys, ensureRedisCluster, TEST_REDIS_CLUSTER_NODES } from "./redis-cluster.ts";
 import { deleteKeys, testPrisma, testRedis, uniquePrefix } from "./services.ts";
 
 export type Reply = { status: number; headers: Headers; body: any; text: string };
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
 
-export function createHarness(label: string, options: { writeThrough?: boolean; wrapStore?: (s: EventStore) => EventStore; cluster?: boolean } = {}) {
+export function createHarness(label: string, options: { writeThrough?: boolean; wrapStore?: (s: EventStore) => EventStore; cluster?: boolean; fenceCheckMs?: number } = {}) {
   const prefix = uniquePrefix(label);
   const prisma = testPrisma();
-  const redis: RedisClient = options.cluster ? testRedisCluster() : testRedis();
+  // On a Cluster, the client the processes use (fail fast, no re-sent commands): its failover is what is tested.
+  const redis: RedisClient = options.cluster ? (ensureRedisCluster(), createRedisClient({ redisUrl: "", redisClusterNodes: TEST_REDIS_CLUSTER_NODES }, 250)) : testRedis();
   const keyOf = (id: string, namespace: string) => keyLayout(prefix, namespace, options.cluster === true).entry(id);
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
-  const cacheFor = (namespace: string) => createRedisCache(redis, { keyPrefix: prefix, namespace, ttlSeconds: 600 });
+  const cacheFor = (namespace: string) => createRedisCache(redis, { keyPrefix: prefix, namespace, ttlSeconds: 600, fenceCheckMs: options.fenceCheckMs });
   const cache: ProductCache = cacheFor("catalog");
   const realStore = createPrismaEventStore(prisma);
   const store = options.wrapStore ? options.wrapStore(realStore) : realStore;
