@@ -1,10 +1,11 @@
 // An isolated pipeline for end-to-end tests: its own database (migrated), topics, cache key prefix
 // and consumer groups, with the real processes: the api (Bun), the relay and consumers (Node 24).
-import Redis from "ioredis";
+import Redis, { Cluster } from "ioredis";
 import pg from "pg";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { cacheKey, decodeEntry } from "../../src/infra/cache-format.ts";
+import { decodeEntry, keyLayout } from "../../src/infra/cache-format.ts";
+import { ensureRedisCluster } from "./redis-cluster.ts";
 import { BUN, NODE24, ROOT, spawn, type Proc } from "./processes.ts";
 import { TEST_DATABASE_URL, TEST_REDIS_URL, deleteKeys, uniquePrefix, waitFor } from "./services.ts";
 
@@ -26,8 +27,11 @@ export async function dumpTopic(topic: string, env: Record<string, string> = {})
   return out.split("\n").filter(Boolean).map((l) => JSON.parse(l) as TopicMessage);
 }
 
-export async function createPipeline(label: string, options: { redisUrl?: string; brokers?: string; replicas?: number } = {}) {
+export async function createPipeline(label: string, options: { redisUrl?: string; redisClusterNodes?: string[]; brokers?: string; replicas?: number } = {}) {
   const redisUrl = options.redisUrl ?? TEST_REDIS_URL;
+  // A Redis Cluster (REDIS_CLUSTER_NODES for every process) instead of one server.
+  const clusterNodes = options.redisClusterNodes ?? null;
+  if (clusterNodes) ensureRedisCluster();
   // Another Kafka (the three-node cluster): its bootstrap list, and topics with that many replicas.
   const kafkaEnv: Record<string, string> = options.brokers
     ? { KAFKA_BROKERS: options.brokers, KAFKA_REPLICATION_FACTOR: String(options.replicas ?? 1), KAFKA_MIN_INSYNC_REPLICAS: String(Math.min(2, options.replicas ?? 1)) }
@@ -42,12 +46,18 @@ export async function createPipeline(label: string, options: { redisUrl?: string
   await kafkaTool(["create", dlqTopic, "1"], undefined, kafkaEnv);
 
   const db = new pg.Pool({ connectionString: databaseUrl, max: 3 });
-  const redis = new Redis(redisUrl);
+  const redis: Redis | Cluster = clusterNodes
+    ? new Cluster(
+        clusterNodes.map((n) => ({ host: n.slice(0, n.lastIndexOf(":")), port: Number(n.slice(n.lastIndexOf(":") + 1)) })),
+        { enableAutoPipelining: true },
+      )
+    : new Redis(redisUrl);
   redis.on("error", () => {}); // the chaos suite restarts this Redis; commands fail and are retried by the callers
   const procs = new Set<Proc>();
   const env = (extra: Record<string, string> = {}) => ({
     DATABASE_URL: databaseUrl,
     REDIS_URL: redisUrl,
+    ...(clusterNodes ? { REDIS_CLUSTER_NODES: clusterNodes.join(",") } : {}),
     KAFKA_TOPIC: topic,
     KAFKA_DLQ_TOPIC: dlqTopic,
     CACHE_KEY_PREFIX: prefix,
@@ -84,7 +94,7 @@ export async function createPipeline(label: string, options: { redisUrl?: string
     databaseUrl,
     db,
     redis,
-    key: (namespace: string, id: string) => cacheKey(prefix, namespace, id),
+    key: (namespace: string, id: string) => keyLayout(prefix, namespace, clusterNodes !== null).entry(id),
 
     /** The api as a process; write-through off unless asked, so only the pipeline fills caches. */
     async startApi(extra: Record<string, string> = {}) {
@@ -113,7 +123,8 @@ export async function createPipeline(label: string, options: { redisUrl?: string
     /** Versions of these products as each cache namespace holds them, markers included (null: no entry). */
     async cachedVersions(namespace: string, ids: readonly string[]): Promise<(number | null)[]> {
       if (ids.length === 0) return [];
-      const values = await redis.mget(ids.map((id) => pipeline.key(namespace, id)));
+      // One GET per key: on a Cluster the keys are in many slots (auto-pipelined per node).
+      const values = await Promise.all(ids.map((id) => redis.get(pipeline.key(namespace, id))));
       return values.map((v) => decodeEntry(v)?.version ?? null);
     },
     /** A product's entry as "<version>|<kind>|<payload>" (its epoch left out), or null. */

@@ -1,6 +1,7 @@
 // Real services for integration tests. In CI they are started by .ci/run; a missing service makes
 // the tests fail with the connection error, never skip.
-import Redis from "ioredis";
+import Redis, { Cluster } from "ioredis";
+import { deleteClusterKeys } from "./redis-cluster.ts";
 import { createPrismaClient } from "../../src/infra/prisma-event-store.ts";
 
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/catalog_test";
@@ -17,8 +18,9 @@ export function testRedis(url = TEST_REDIS_URL) {
   return new Redis(url, { maxRetriesPerRequest: 1, enableAutoPipelining: true });
 }
 
-/** Deletes every key under a prefix (SCAN, never KEYS). */
-export async function deleteKeys(redis: Redis, prefix: string) {
+/** Deletes every key under a prefix (SCAN, never KEYS; on a Cluster, on every master). */
+export async function deleteKeys(redis: Redis | Cluster, prefix: string) {
+  if (redis instanceof Cluster) return deleteClusterKeys(redis, prefix);
   let cursor = "0";
   do {
     const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 500);
