@@ -4,9 +4,10 @@
 # reads) and "storefront" (evict mode), and the storefront service (on :3100, reading its own
 # namespace and the api on a miss). Logs in .run/logs/, pid files in .run/pids/.
 # CLUSTER=1: three Kafka nodes (scripts/kafka-cluster.sh, topics with three replicas and
-# min.insync.replicas=2) instead of one broker, and two of each process: apis on :3000 and :3002,
-# two relays (a leader and a standby), two consumers per group. Redis stays one server (the cache
-# does not run on a Redis Cluster yet).
+# min.insync.replicas=2) instead of one broker, a Redis Cluster of three masters and three replicas
+# on :7000-:7005 (scripts/redis-cluster.sh; every process gets REDIS_CLUSTER_NODES), and two of
+# each process: apis on :3000 and :3002, two relays (a leader and a standby), two consumers per
+# group.
 # Stop everything with scripts/down.sh.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -23,6 +24,9 @@ if [[ "$cluster" == 1 ]]; then
   topic="${KAFKA_TOPIC:-catalog.product-events}"
   bash scripts/kafka-cluster.sh create-topic "$topic" "${KAFKA_TOPIC_PARTITIONS:-6}"
   bash scripts/kafka-cluster.sh create-topic "${KAFKA_DLQ_TOPIC:-$topic.dlq}" "${KAFKA_TOPIC_PARTITIONS:-6}"
+  bash scripts/redis-cluster.sh start
+  REDIS_CLUSTER_NODES="$(bash scripts/redis-cluster.sh nodes)"
+  export REDIS_CLUSTER_NODES
   echo 1 >"$RUN_DIR/cluster"
 else
   [[ -f "$RUN_DIR/cluster" ]] && die "a CLUSTER=1 system is running; stop it with scripts/down.sh first"
@@ -67,7 +71,7 @@ for p in "${relays[@]}" "${consumers[@]}"; do
   proc_alive "$p" || { tail -n 30 "$LOGS/$p.log" >&2; die "$p exited; log above"; }
 done
 if [[ "$cluster" == 1 ]]; then
-  say "apis ready at http://127.0.0.1:$port and :$((port + 2)), storefront at :$store_port; two relays, two consumers per group (metrics :9464-:9469); Kafka: $KAFKA_BROKERS"
+  say "apis ready at http://127.0.0.1:$port and :$((port + 2)), storefront at :$store_port; two relays, two consumers per group (metrics :9464-:9469); Kafka: $KAFKA_BROKERS; Redis Cluster: $REDIS_CLUSTER_NODES"
 else
   say "api ready at http://127.0.0.1:$port, storefront at http://127.0.0.1:$store_port; relay and consumers running (metrics on :9464, :9465, :9466)"
 fi
