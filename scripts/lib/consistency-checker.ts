@@ -7,8 +7,8 @@
 //   nothing a read may serve below N (no entry, or an entry from before the fence last moved): a
 //   read then fills from PostgreSQL. Waiting otherwise; "stale" when still waiting at the end.
 // - regression: what a client can be served went down. From the raw keys: a servable entry (a
-//   product or tombstone stamped with the fence's current epoch) below the highest servable version
-//   seen before, across epochs. From HTTP: a GET through an api returning a version below one a
+//   product or tombstone stamped with the fence's current epoch, the fence armed on the server that
+//   holds it) below the highest servable version seen before, across epochs. From HTTP: a GET through an api returning a version below one a
 //   GET that had finished before it returned.
 // - weakened: a key's version went down without anything servable going down: a marker, or an
 //   entry of an old epoch, replaced by a lower one after Redis lost data. Never served, so not a
@@ -65,6 +65,14 @@ export async function startConsistencyChecker(opts: CheckerOptions) {
   await client.connect();
   const redis = createRedisClient({ redisUrl: opts.redisUrl, redisClusterNodes: opts.redisClusterNodes }, 2000, { enableOfflineQueue: true, retryStrategy: () => 100 });
   redis.on("error", () => {});
+  // A fence and its entries read at once, with the run_id of the server holding them: an entry is
+  // servable only under a fence armed on that very server (after a failover or a restart the old
+  // fence is still there until a process re-arms it, and no process serves under it meanwhile).
+  redis.defineCommand("readBucket", {
+    lua: "local info = redis.call('INFO', 'server') return {string.match(info, 'run_id:(%x+)'), redis.call('GET', KEYS[1]), unpack(redis.call('MGET', unpack(KEYS, 2)))}",
+  });
+  const readBucket = (keys: string[]) =>
+    (redis as unknown as { readBucket(n: number, ...keys: string[]): Promise<(string | null)[]> }).readBucket(keys.length, ...keys);
   const layouts = new Map<string, KeyLayout>(opts.namespaces.map((ns) => [ns, keyLayout(opts.keyPrefix, ns, redis instanceof Cluster)]));
 
   const startRow = (await client.query<{ p: string }>("SELECT coalesce(max(position), 0)::text AS p FROM events")).rows[0]!.p;
@@ -125,8 +133,8 @@ export async function startConsistencyChecker(opts: CheckerOptions) {
     }
     if (watched.size === 0) return;
     const keys = [...watched].map((k) => ({ k, ns: k.slice(0, k.indexOf("|")), id: k.slice(k.indexOf("|") + 1) }));
-    // Each fence and its entries in one MGET (one slot on a Cluster: an entry's bucket and its
-    // fence share a hash tag), so an entry is servable under the epoch read with it.
+    // Each fence and its entries at once (one slot on a Cluster: an entry's bucket and its fence
+    // share a hash tag), so an entry is servable under the epoch read with it.
     const groups = new Map<string, { fence: string; at: number[] }>();
     keys.forEach(({ ns, id }, i) => {
       const layout = layouts.get(ns)!;
@@ -138,9 +146,10 @@ export async function startConsistencyChecker(opts: CheckerOptions) {
     const read = new Array<{ raw: string | null; epoch: string | null }>(keys.length);
     await Promise.all(
       [...groups.values()].map(async ({ fence, at }) => {
-        const values = await redis.mget([fence, ...at.map((i) => layouts.get(keys[i]!.ns)!.entry(keys[i]!.id))]);
-        const epoch = decodeFence(values[0])?.epoch ?? null;
-        at.forEach((i, j) => (read[i] = { raw: values[j + 1] ?? null, epoch }));
+        const [runId, rawFence, ...values] = await readBucket([fence, ...at.map((i) => layouts.get(keys[i]!.ns)!.entry(keys[i]!.id))]);
+        const parsed = decodeFence(rawFence);
+        const epoch = parsed && parsed.runId === runId ? parsed.epoch : null;
+        at.forEach((i, j) => (read[i] = { raw: values[j] ?? null, epoch }));
       }),
     );
     const seenAt = Date.now();

@@ -72,7 +72,10 @@ export function createRedisClient(target: RedisTarget | string, commandTimeoutMs
     ...extra,
   };
   if (!redisClusterNodes?.length) return new Redis(redisUrl, options);
-  const { enableOfflineQueue, enableAutoPipelining, lazyConnect, retryStrategy: _perNode, ...perNode } = options;
+  // No auto-pipelining on a Cluster: ioredis re-sends an auto-pipelined batch after MOVED only
+  // when every command in it failed the same way, so after a failover or a moved slot the other
+  // commands of a batch would fail with MOVED; sent one by one, each follows its redirection.
+  const { enableOfflineQueue, enableAutoPipelining: _batches, lazyConnect, retryStrategy: _perNode, ...perNode } = options;
   return new Cluster(
     redisClusterNodes.map((hostPort) => {
       const at = hostPort.lastIndexOf(":");
@@ -80,7 +83,7 @@ export function createRedisClient(target: RedisTarget | string, commandTimeoutMs
     }),
     {
       enableOfflineQueue,
-      enableAutoPipelining,
+      enableAutoPipelining: false,
       lazyConnect,
       clusterRetryStrategy: backoff,
       retryDelayOnFailover: 0,
@@ -279,7 +282,7 @@ function build(client: RedisClient, options: RedisCacheOptions): ProductCache {
       usable();
       if (ids.length === 0) return [];
       if (layout.fences.length === 1) return (await redis.mget(ids.map(key))).map(decodeEntry);
-      // A Cluster answers MGET only for keys of one slot: one MGET per bucket, pipelined per node.
+      // A Cluster answers MGET only for keys of one slot: one MGET per bucket, all sent at once.
       const byBucket = new Map<number, number[]>();
       ids.forEach((id, i) => {
         const b = layout.bucketOf(id);
@@ -302,7 +305,7 @@ function build(client: RedisClient, options: RedisCacheOptions): ProductCache {
     },
     async putMany(items, writerEpoch) {
       usable();
-      // Auto-pipelining sends these in one round trip.
+      // Sent at once: one round trip with auto-pipelining (one server), one per command on a Cluster.
       return afterWrite(await Promise.all(items.map(({ id, entry }) => cas(id, entry, "set", writerEpoch))));
     },
     async advance(items) {

@@ -49,7 +49,7 @@ export async function createPipeline(label: string, options: { redisUrl?: string
   const redis: Redis | Cluster = clusterNodes
     ? new Cluster(
         clusterNodes.map((n) => ({ host: n.slice(0, n.lastIndexOf(":")), port: Number(n.slice(n.lastIndexOf(":") + 1)) })),
-        { enableAutoPipelining: true },
+        {}, // no auto-pipelining on a Cluster: see createRedisClient
       )
     : new Redis(redisUrl);
   redis.on("error", () => {}); // the chaos suite restarts this Redis; commands fail and are retried by the callers

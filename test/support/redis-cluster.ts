@@ -23,7 +23,7 @@ export function ensureRedisCluster() {
 export function testRedisCluster(): Cluster {
   ensureRedisCluster();
   const seeds = TEST_REDIS_CLUSTER_NODES.map((n) => ({ host: n.slice(0, n.lastIndexOf(":")), port: Number(n.slice(n.lastIndexOf(":") + 1)) }));
-  return new Cluster(seeds, { enableAutoPipelining: true, redisOptions: { maxRetriesPerRequest: 1 } });
+  return new Cluster(seeds, { redisOptions: { maxRetriesPerRequest: 1 } });
 }
 
 /** Deletes every key under a prefix on every master (SCAN on each; a Cluster has no global SCAN). */
