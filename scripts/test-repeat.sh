@@ -4,7 +4,8 @@
 #   scripts/test-repeat.sh [N=5] [test files or folders, default test/e2e]
 # The clone gets its own set-up (.tools, dependencies, the Kafka client build) and its own broker:
 # a broker started from this checkout is stopped first (the e2e tests restart the broker, which
-# only works on one the clone started) and started again at the end. Logs stay in the clone's
+# only works on one the clone started) and started again at the end; the same for the Redis
+# Cluster of this checkout (the tests kill and restart its nodes). Logs stay in the clone's
 # folder, printed at the end. Exit code 1 when any run failed.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -21,9 +22,15 @@ restart_ours=0
 if bash "$ROOT/scripts/kafka.sh" status 2>/dev/null | grep -q '^running'; then
   bash "$ROOT/scripts/kafka.sh" stop >/dev/null && restart_ours=1
 fi
+restart_cluster=0
+if bash "$ROOT/scripts/redis-cluster.sh" status 2>/dev/null | grep -q ' running '; then
+  bash "$ROOT/scripts/redis-cluster.sh" stop >/dev/null && restart_cluster=1
+fi
 finish() {
   bash "$dir/scripts/kafka.sh" stop >/dev/null 2>&1 || true
+  bash "$dir/scripts/redis-cluster.sh" stop >/dev/null 2>&1 || true
   if ((restart_ours)); then bash "$ROOT/scripts/kafka.sh" start >/dev/null 2>&1 || true; fi
+  if ((restart_cluster)); then bash "$ROOT/scripts/redis-cluster.sh" start >/dev/null 2>&1 || true; fi
 }
 trap finish EXIT
 
