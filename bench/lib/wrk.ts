@@ -39,3 +39,24 @@ export function randomPathsScript(paths: readonly string[]): string {
 }
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/**
+ * A wrk `setup` that spreads wrk's threads over several servers, round robin: thread i connects
+ * to `urls[i % urls.length]` (so each connection stays on one server, and with as many threads as
+ * servers each server gets the same number of connections). Prepend it to a request script; the
+ * URL given to wrk itself then only supplies the Host header and the default path.
+ */
+export function spreadScript(urls: readonly string[]): string {
+  const targets = urls.map((u) => {
+    const { hostname, port } = new URL(u);
+    return `{${JSON.stringify(hostname)}, ${JSON.stringify(port || "80")}}`;
+  });
+  return `local targets = {${targets.join(", ")}}
+local threads = 0
+function setup(thread)
+  local t = targets[threads % #targets + 1]
+  threads = threads + 1
+  thread.addr = wrk.lookup(t[1], t[2])[1]
+end
+`;
+}
