@@ -62,6 +62,16 @@ const cacheKeys = (env: Env) => ({
   /** How often the namespace's fence is verified while connected (also after every reconnect). */
   fenceCheckMs: int(env, "CACHE_FENCE_CHECK_MS", 1000, 50, 60_000),
 });
+/** The near cache (L1) of a reading process: bounded, versioned, kept right by the change feed. */
+const nearCache = (env: Env) => ({
+  enabled: bool(env, "L1_ENABLED", true),
+  maxEntries: int(env, "L1_MAX_ENTRIES", 100_000, 1, 100_000_000),
+  maxBytes: int(env, "L1_MAX_BYTES", 64 * 1024 * 1024, 1024, 64 * 1024 * 1024 * 1024),
+  /** An entry older than this is read again from Redis, whatever the feed says. */
+  maxStalenessMs: int(env, "L1_MAX_STALENESS_MS", 1000, 0, 3_600_000),
+  /** Each process publishes a heartbeat this often; three missed make L1 step aside and empty. */
+  heartbeatMs: int(env, "L1_HEARTBEAT_MS", 1000, 50, 60_000),
+});
 /** What the Kafka-side processes share: the broker, the topic, the log level and where /metrics listens. */
 function kafkaProcess(env: Env, defaultMetricsPort: number) {
   return {
@@ -98,6 +108,7 @@ export type Config = {
   /** Bearer token of the admin endpoints; null only in development (then they are open). */
   adminToken: string | null;
   lease: { leaseMs: number; waitMs: number };
+  l1: ReturnType<typeof nearCache>;
 };
 
 export function loadConfig(env: Env = process.env): Config {
@@ -130,6 +141,7 @@ export function loadConfig(env: Env = process.env): Config {
       leaseMs: int(env, "CACHE_LEASE_MS", 2000, 100, 60_000),
       waitMs: int(env, "CACHE_LEASE_WAIT_MS", 200, 0, 10_000),
     },
+    l1: nearCache(env),
   };
 }
 
@@ -198,6 +210,7 @@ export function loadStorefrontConfig(env: Env = process.env) {
       leaseMs: int(env, "CACHE_LEASE_MS", 2000, 100, 60_000),
       waitMs: int(env, "CACHE_LEASE_WAIT_MS", 200, 0, 10_000),
     },
+    l1: nearCache(env),
   };
 }
 export type StorefrontConfig = ReturnType<typeof loadStorefrontConfig>;

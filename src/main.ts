@@ -4,6 +4,7 @@ import { createApp, serverLimits } from "./app.ts";
 import { loadConfig } from "./config.ts";
 import { createPrismaClient, createPrismaEventStore } from "./infra/prisma-event-store.ts";
 import { createRedisCache, createRedisClient } from "./infra/redis-cache.ts";
+import { withRedisNearCache } from "./infra/redis-change-feed.ts";
 import { createRedisJobStore } from "./infra/redis-jobs.ts";
 import { runProcess } from "./process.ts";
 import { createCacheWriter } from "./usecases/cache-writer.ts";
@@ -17,7 +18,9 @@ await runProcess({
     const redis = createRedisClient(config, config.cache.commandTimeoutMs);
     redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
     const cacheFor = (namespace: string) => createRedisCache(redis, { ...config.cache, namespace });
-    const cache = cacheFor(config.cache.namespace);
+    // Reads and the write-through go through the near cache (L1_ENABLED); replays write Redis itself.
+    const near = withRedisNearCache(redis, cacheFor(config.cache.namespace), { ...config.cache, l1: config.l1 });
+    const cache = near.cache;
     cache.onEpochChange((epoch, previous) =>
       logger.warn({ namespace: config.cache.namespace, epoch, previous }, "the cache fence moved: Redis lost data; entries written before are no longer served"),
     );
@@ -55,6 +58,7 @@ await runProcess({
       stopping: "draining requests",
       async stop() {
         await app.stop(); // waits for in-flight requests
+        await near.close();
         await Promise.allSettled([redis.quit(), prisma.$disconnect()]);
       },
     };

@@ -5,6 +5,7 @@ import { serverLimits } from "../src/app.ts";
 import { loadStorefrontConfig } from "../src/config.ts";
 import { createCatalogSource } from "../src/infra/catalog-client.ts";
 import { createRedisCache, createRedisClient } from "../src/infra/redis-cache.ts";
+import { withRedisNearCache } from "../src/infra/redis-change-feed.ts";
 import { runProcess } from "../src/process.ts";
 import { createStorefrontApp } from "./app.ts";
 
@@ -14,7 +15,8 @@ await runProcess({
   async start(config, logger) {
     const redis = createRedisClient(config, config.cache.commandTimeoutMs);
     redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
-    const cache = createRedisCache(redis, config.cache);
+    const near = withRedisNearCache(redis, createRedisCache(redis, config.cache), { ...config.cache, l1: config.l1 });
+    const cache = near.cache;
     cache.onEpochChange((epoch, previous) => logger.warn({ namespace: config.cache.namespace, epoch, previous }, "the cache fence moved: Redis lost data"));
     if (!(await cache.whenReady(2000))) logger.warn("the cache is not usable yet; reading the catalog api until it is");
     const app = createStorefrontApp({
@@ -28,6 +30,7 @@ await runProcess({
       stopping: "draining requests",
       async stop() {
         await app.stop();
+        await near.close();
         await redis.quit().catch(() => {});
       },
     };

@@ -21,12 +21,12 @@ function productResponse(status: number, json: string, version: number, headers:
 }
 
 /**
- * RFC 9211 Cache-Status: a hit; or a miss forwarded to PostgreSQL, `stored` when the cache holds
+ * RFC 9211 Cache-Status: a hit (`detail=l1` when the process's near cache answered); or a miss forwarded to PostgreSQL, `stored` when the cache holds
  * that version (or a newer one) afterwards, `detail=not-stored` when PostgreSQL answered alone (the
  * cache could not be used, or the fill was fenced by a loss of Redis data).
  */
-function cacheStatus(read: { cache: "hit" | "miss"; stored: boolean }): string {
-  if (read.cache === "hit") return "catalog-cache; hit";
+export function cacheStatus(read: { cache: "hit" | "miss"; stored: boolean; l1?: true }): string {
+  if (read.cache === "hit") return read.l1 ? "catalog-cache; hit; detail=l1" : "catalog-cache; hit";
   return read.stored ? "catalog-cache; fwd=miss; stored" : "catalog-cache; fwd=miss; detail=not-stored";
 }
 

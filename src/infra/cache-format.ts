@@ -34,6 +34,12 @@ export type KeyLayout = {
   fences: readonly string[];
   /** Index into `fences` of the bucket holding `id`. */
   bucketOf(id: string): number;
+  /** The change sequence beside a fence (same slot): counts the changes published under it. */
+  sequenceOf(fence: string): string;
+  /** The channel every change of the namespace's entries is published on (near caches listen). */
+  channel: string;
+  /** The product id of an entry key of this layout; null for any other key. */
+  idOfKey(key: string): string | null;
 };
 
 /** FNV-1a over the id's UTF-16 code units: a stable, even spread of ids over the buckets. */
@@ -47,18 +53,37 @@ function bucketHash(id: string): number {
 }
 
 export function keyLayout(prefix: string, namespace: string, cluster: boolean): KeyLayout {
+  const channel = `${prefix}:${namespace}:changes`;
+  const sequenceOf = (fence: string) => `${fence}:seq`;
   if (!cluster) {
     const fence = fenceKey(prefix, namespace);
-    return { entry: (id) => cacheKey(prefix, namespace, id), lease: (id) => leaseKey(prefix, namespace, id), fences: [fence], bucketOf: () => 0 };
+    const head = `${prefix}:${namespace}:product:{`;
+    return {
+      entry: (id) => cacheKey(prefix, namespace, id),
+      lease: (id) => leaseKey(prefix, namespace, id),
+      fences: [fence],
+      bucketOf: () => 0,
+      sequenceOf,
+      channel,
+      idOfKey: (key) => (key.startsWith(head) && key.endsWith("}") ? key.slice(head.length, -1) : null),
+    };
   }
   // The hash tag is the first {...} of a key: the prefix and namespace never hold braces (config.ts).
   const tag = (b: number) => `{${prefix}:${namespace}:${b}}`;
   const bucketOf = (id: string) => bucketHash(id) % CLUSTER_BUCKETS;
+  const head = `${prefix}:${namespace}:product:{${prefix}:${namespace}:`;
   return {
     entry: (id) => `${prefix}:${namespace}:product:${tag(bucketOf(id))}:${id}`,
     lease: (id) => `${prefix}:${namespace}:lease:${tag(bucketOf(id))}:${id}`,
     fences: Array.from({ length: CLUSTER_BUCKETS }, (_, b) => `${prefix}:${namespace}:fence:${tag(b)}`),
     bucketOf,
+    sequenceOf,
+    channel,
+    idOfKey: (key) => {
+      if (!key.startsWith(head)) return null;
+      const close = key.indexOf("}:", head.length);
+      return close < 0 ? null : key.slice(close + 2);
+    },
   };
 }
 

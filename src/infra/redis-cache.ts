@@ -1,5 +1,5 @@
 // The Redis adapter of ProductCache: one string key per product and namespace, written only through
-// lua/cas-set-2.lua, and a fence (lua/fence-1.lua): one key per namespace on a single server, one
+// lua/cas-set-3.lua, and a fence (lua/fence-1.lua): one key per namespace on a single server, one
 // per bucket of the namespace on a Redis Cluster, where a script's keys must share a slot. The
 // formats and the key layout are in cache-format.ts.
 //
@@ -18,8 +18,8 @@ export { cacheKey, leaseKey } from "./cache-format.ts";
 // node:fs rather than Bun.file: the consumers load this module on Node.
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}`, import.meta.url), "utf8");
 const SCRIPTS = {
-  casSet: { keys: 2, source: lua("cas-set-2.lua") },
-  replaceIfEqual: { keys: 2, source: lua("replace-if-equal-2.lua") },
+  casSet: { keys: 3, source: lua("cas-set-3.lua") },
+  replaceIfEqual: { keys: 3, source: lua("replace-if-equal-3.lua") },
   fenceVerify: { keys: 1, source: lua("fence-1.lua") },
   releaseLease: { keys: 1, source: lua("release-lease-1.lua") },
 };
@@ -31,8 +31,8 @@ type CasReply = [number, number, string];
 /** epoch ("" for none), 1 when armed, the previous epoch, 1 when now trusted. */
 type FenceReply = [string, number, string, number];
 type CasRedis = RedisClient & {
-  casSet(key: string, fence: string, version: number, kind: string, payload: string, ttlMs: number, mode: string, epoch: string): Promise<CasReply>;
-  replaceIfEqual(key: string, fence: string, expected: string, version: number, kind: string, payload: string, ttlMs: number, epoch: string): Promise<number>;
+  casSet(key: string, fence: string, sequence: string, version: number, kind: string, payload: string, ttlMs: number, mode: string, epoch: string, channel: string): Promise<CasReply>;
+  replaceIfEqual(key: string, fence: string, sequence: string, expected: string, version: number, kind: string, payload: string, ttlMs: number, epoch: string, channel: string): Promise<number>;
   fenceVerify(fence: string, op: "check" | "arm" | "raise", floor: string): Promise<FenceReply>;
   releaseLease(key: string, token: string): Promise<number>;
 };
@@ -260,7 +260,7 @@ function build(client: RedisClient, options: RedisCacheOptions): ProductCache {
     return replies.map(toResult);
   };
   const cas = (id: string, e: CacheEntry, mode: "set" | "advance" | "mark", writerEpoch = "") =>
-    redis.casSet(key(id), fenceOf(id), e.version, e.kind, e.payload, ttlOf(e), mode, writerEpoch);
+    redis.casSet(key(id), fenceOf(id), layout.sequenceOf(fenceOf(id)), e.version, e.kind, e.payload, ttlOf(e), mode, writerEpoch, layout.channel);
 
   return {
     epoch: () => epoch,
@@ -318,7 +318,7 @@ function build(client: RedisClient, options: RedisCacheOptions): ProductCache {
     },
     async replaceIfEqual(id, expected: StoredEntry, entry, writerEpoch) {
       usable();
-      const code = await redis.replaceIfEqual(key(id), fenceOf(id), encodeEntry(expected), entry.version, entry.kind, entry.payload, ttlMs, writerEpoch);
+      const code = await redis.replaceIfEqual(key(id), fenceOf(id), layout.sequenceOf(fenceOf(id)), encodeEntry(expected), entry.version, entry.kind, entry.payload, ttlMs, writerEpoch, layout.channel);
       if (code === 2) void verify();
       return code === 1 ? "replaced" : code === 2 ? "fenced" : "changed";
     },

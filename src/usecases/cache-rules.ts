@@ -1,5 +1,5 @@
-// The rules of the cache's one write, as a pure function: what src/infra/lua/cas-set-2.lua and
-// replace-if-equal-2.lua do to a key, for the in-memory twin of the cache (and any other store
+// The rules of the cache's one write, as a pure function: what src/infra/lua/cas-set-3.lua and
+// replace-if-equal-3.lua do to a key, for the in-memory twin of the cache (and any other store
 // that must keep the same promise). test/integration/ports/product-cache.test.ts runs the same
 // contract against Redis and the twin, and a property test compares the two on random sequences,
 // so this file and the scripts cannot drift apart unnoticed.

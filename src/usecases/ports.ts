@@ -117,7 +117,7 @@ export type CacheKind = "p" | "t" | "m" | "n";
  */
 export type CacheEntry = { version: number; kind: CacheKind; payload: string };
 /** An entry as stored: with the fence epoch of its namespace when it was written. */
-export type StoredEntry = CacheEntry & { epoch: string };
+export type StoredEntry = CacheEntry & { epoch: string; /** Served from the process's near cache (L1), not read from Redis. */ l1?: true };
 /**
  * What a write did: `stored`; `older` (refused: the key holds that version or a newer one);
  * `fenced` (refused: the namespace's fence moved since the writer learnt its epoch, so its data may
@@ -149,8 +149,11 @@ export interface ProductCache {
   epoch(): string | null;
   /** Resolves true once the fence is verified, false after `timeoutMs`. */
   whenReady(timeoutMs: number): Promise<boolean>;
-  /** null: no entry (or one that does not parse). Throws when the cache cannot be used. */
-  get(id: string): Promise<StoredEntry | null>;
+  /**
+   * null: no entry (or one that does not parse). Throws when the cache cannot be used.
+   * `minVersion`: a near cache does not answer with an entry below it (it asks Redis).
+   */
+  get(id: string, minVersion?: number): Promise<StoredEntry | null>;
   getMany(ids: readonly string[]): Promise<(StoredEntry | null)[]>;
   /** Stores state read or committed after learning `epoch`: refused when older, or when the fence moved. */
   put(id: string, entry: CacheEntry, epoch: string): Promise<CasResult>;
@@ -172,6 +175,18 @@ export interface ProductCache {
   onReady(listener: () => void): void;
   /** Called when this process finds that the fence moved: Redis may have lost data. */
   onEpochChange(listener: (epoch: string, previous: string | null) => void): void;
+}
+
+/**
+ * Every change of a namespace's entries as it happens (for a near cache): each carries the
+ * product id and its new version. `gap`: changes may have been lost (a reconnect, a sequence that
+ * skipped, a resubscription), so everything learnt before must be dropped.
+ */
+export interface ChangeFeed {
+  listen(listener: { change(id: string, version: number): void; gap(reason: string): void }): void;
+  /** True while changes are known to arrive: subscribed, and a message (a heartbeat at least) came recently. */
+  healthy(): boolean;
+  close(): Promise<void>;
 }
 
 /** What the read path reports (metrics). Every method is optional to implement; see noopObserver. */

@@ -30,11 +30,14 @@ export type QueryDeps = {
  * not made or did not land (the cache unusable, or fenced): a read PostgreSQL answered alone.
  */
 export type ProductRead =
-  | { found: true; version: number; json: string; cache: "hit" | "miss"; stored: boolean }
-  | { found: false; cache: "hit" | "miss"; stored: boolean };
+  | { found: true; version: number; json: string; cache: "hit" | "miss"; stored: boolean; l1?: true }
+  | { found: false; cache: "hit" | "miss"; stored: boolean; l1?: true };
 
-const fromEntry = (entry: CacheEntry, cache: "hit" | "miss", stored = true): ProductRead =>
-  entry.kind === "p" ? { found: true, version: entry.version, json: entry.payload, cache, stored } : { found: false, cache, stored };
+const fromEntry = (entry: CacheEntry & { l1?: true }, cache: "hit" | "miss", stored = true): ProductRead => {
+  const read: ProductRead = entry.kind === "p" ? { found: true, version: entry.version, json: entry.payload, cache, stored } : { found: false, cache, stored };
+  if (entry.l1) read.l1 = true; // answered by the process's near cache
+  return read;
+};
 
 export function createQueries(deps: QueryDeps) {
   const { store, cache, logger } = deps;
@@ -128,7 +131,7 @@ export function createQueries(deps: QueryDeps) {
 
   return {
     async getProduct(id: string, minVersion?: number): Promise<ProductRead> {
-      const entry: StoredEntry | null = await tryCache("get", null, () => cache.get(id));
+      const entry: StoredEntry | null = await tryCache("get", null, () => cache.get(id, minVersion));
       const seen = entry?.version ?? 0; // read before the guard narrows `entry`
       if (isServable(entry, cache.epoch(), minVersion)) {
         observe.hit();

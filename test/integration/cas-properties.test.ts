@@ -36,7 +36,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant("lose" as const), entry: fc.boolean() }) },
 );
 
-/** The rules of cas-set-2.lua, as a pure function of the stored entry and the fence's epoch. */
+/** The rules of cas-set-3.lua, as a pure function of the stored entry and the fence's epoch. */
 function model(current: StoredEntry | null, fence: string, mode: "set" | "advance" | "mark", next: CacheEntry, writerEpoch: string): { entry: StoredEntry | null; outcome: WriteOutcome } {
   if (mode === "set" && writerEpoch !== fence) return { entry: current, outcome: "fenced" };
   const wanted: CacheEntry = mode === "mark" ? { version: next.version, kind: "m", payload: "" } : next;

@@ -1,4 +1,4 @@
-// Contract of lua/cas-set-2.lua and lua/fence-1.lua against the real Redis: versions only move
+// Contract of lua/cas-set-3.lua and lua/fence-1.lua against the real Redis: versions only move
 // forward; a "set" lands only under the fence epoch its writer learnt; a consumer's state lands
 // only over real data of the current epoch; a moved fence retires every entry written before.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";

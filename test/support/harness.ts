@@ -7,6 +7,8 @@ import { createApp, defaultContext } from "../../src/app.ts";
 import { createPrismaEventStore } from "../../src/infra/prisma-event-store.ts";
 import { decodeEntry, encodeEntry, keyLayout } from "../../src/infra/cache-format.ts";
 import { createRedisCache, createRedisClient, type RedisClient } from "../../src/infra/redis-cache.ts";
+import { withRedisNearCache } from "../../src/infra/redis-change-feed.ts";
+import type { NearCacheStats } from "../../src/usecases/near-cache.ts";
 import { createRedisJobStore } from "../../src/infra/redis-jobs.ts";
 import { createCacheWriter } from "../../src/usecases/cache-writer.ts";
 import { createReplayRunner } from "../../src/usecases/replay-jobs.ts";
@@ -18,15 +20,27 @@ export type Reply = { status: number; headers: Headers; body: any; text: string 
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
 
-export function createHarness(label: string, options: { writeThrough?: boolean; wrapStore?: (s: EventStore) => EventStore; cluster?: boolean; fenceCheckMs?: number } = {}) {
-  const prefix = uniquePrefix(label);
+type L1Options = { enabled: boolean; maxEntries: number; maxBytes: number; maxStalenessMs: number; heartbeatMs: number };
+
+export function createHarness(
+  label: string,
+  options: { writeThrough?: boolean; wrapStore?: (s: EventStore) => EventStore; cluster?: boolean; fenceCheckMs?: number; prefix?: string; l1?: Partial<L1Options> } = {},
+) {
+  // `prefix`: share another harness's keys, as a second api instance of the same deployment does.
+  const prefix = options.prefix ?? uniquePrefix(label);
   const prisma = testPrisma();
   // On a Cluster, the client the processes use (fail fast, no re-sent commands): its failover is what is tested.
   const redis: RedisClient = options.cluster ? (ensureRedisCluster(), createRedisClient({ redisUrl: "", redisClusterNodes: TEST_REDIS_CLUSTER_NODES }, 250)) : testRedis();
   const keyOf = (id: string, namespace: string) => keyLayout(prefix, namespace, options.cluster === true).entry(id);
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
   const cacheFor = (namespace: string) => createRedisCache(redis, { keyPrefix: prefix, namespace, ttlSeconds: 600, fenceCheckMs: options.fenceCheckMs });
-  const cache: ProductCache = cacheFor("catalog");
+  // `l1`: the near cache in front, kept right by the namespace's change feed, as src/main.ts does.
+  const near = withRedisNearCache(redis, cacheFor("catalog"), {
+    keyPrefix: prefix,
+    namespace: "catalog",
+    l1: { enabled: options.l1 !== undefined, maxEntries: 10_000, maxBytes: 16 * 1024 * 1024, maxStalenessMs: 1000, heartbeatMs: 200, ...options.l1 },
+  });
+  const cache: ProductCache = near.cache;
   const realStore = createPrismaEventStore(prisma);
   const store = options.wrapStore ? options.wrapStore(realStore) : realStore;
   const writer = options.writeThrough === false ? null : createCacheWriter(cache, logger);
@@ -90,7 +104,10 @@ export function createHarness(label: string, options: { writeThrough?: boolean; 
       if (r.status !== 201) throw new Error(`create failed: ${r.status} ${r.text}`);
       return r.body as { id: string; version: number } & Record<string, unknown>;
     },
+    /** The near cache's counters (with `l1`). */
+    l1Stats: () => (cache as ProductCache & { stats?: () => NearCacheStats }).stats?.() ?? null,
     async close() {
+      await near.close();
       if (options.cluster) await deleteClusterKeys(redis as Cluster, prefix);
       else await deleteKeys(redis as Redis, prefix);
       redis.disconnect();

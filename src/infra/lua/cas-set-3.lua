@@ -1,8 +1,9 @@
--- cas-set-2.lua: the only script that writes a product's cache entry. Versions only move forward,
+-- cas-set-3.lua: the only script that writes a product's cache entry. Versions only move forward,
 -- and nothing older than the truth goes into a key whose history Redis may have lost.
 --
 -- KEYS[1]  the entry's key
 -- KEYS[2]  the namespace's fence key ("<epoch>|<run_id>", see cache-format.ts and fence-1.lua)
+-- KEYS[3]  the fence's change sequence (an integer, same slot as the fence)
 -- ARGV[1]  version of the entry (integer >= 1)
 -- ARGV[2]  kind: "p" product, "t" tombstone, "m" marker, "n" no such product (version 0)
 -- ARGV[3]  payload: the product's JSON for "p", empty otherwise
@@ -18,6 +19,9 @@
 --                    else (no entry, a marker, "n", another epoch) it is stored as a marker of its version.
 --          "mark"    an invalidation: a marker "version N exists; nothing older may be filled".
 -- ARGV[6]  ("set" only) the fence epoch the writer learnt before it read or committed its data
+-- ARGV[7]  the namespace's change channel ("" for none): every change of the key is published
+--          there as "<KEYS[3]>|<sequence>|<version>|<kind>|<KEYS[1]>", the sequence counting the
+--          changes under this fence, so a subscriber (a near cache) sees a lost message as a gap
 --
 -- Stored value: "<version>|<kind>|<epoch>|<payload>", epoch being the fence's epoch now ("-" when
 -- the fence is missing). Readers serve only "p" and "t" entries of the fence's current epoch.
@@ -67,5 +71,9 @@ if ttl and ttl > 0 then
   redis.call('SET', KEYS[1], value, 'PX', ttl)
 else
   redis.call('SET', KEYS[1], value)
+end
+if ARGV[7] and ARGV[7] ~= '' then
+  local seq = redis.call('INCR', KEYS[3])
+  redis.call('PUBLISH', ARGV[7], KEYS[3] .. '|' .. seq .. '|' .. ARGV[1] .. '|' .. kind .. '|' .. KEYS[1])
 end
 return {code, version, epoch or ''}

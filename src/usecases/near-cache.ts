@@ -1,0 +1,197 @@
+// The near cache (L1): a bounded, in-process copy of the entries this process read or wrote,
+// kept right by the namespace's change feed. It wraps any ProductCache and is one itself, so the
+// read path does not know it is there, except that an answer from it says so (`l1: true`).
+//
+// What keeps it right:
+// - Versions. Every change message carries the product id and its new version; an L1 entry below
+//   it is dropped (one of the same version holds the same event's data; an entry of another fence
+//   epoch is never answered). An entry read from Redis (or written) while a change of that id with a
+//   higher version arrived is not kept: the read may predate the change. This is the same rule as
+//   the compare-and-set's "never older", applied to the process's copy.
+// - Gaps. The feed reports a gap when a message may have been lost (a reconnect, a sequence that
+//   skipped); then everything is dropped. While the feed is not healthy (not subscribed, or silent
+//   longer than its heartbeat bound) L1 is bypassed and empty.
+// - Staleness. An entry older than `maxStalenessMs` is read again from Redis.
+// - The fence. An epoch change drops everything, and while the fence is not verified L1 answers
+//   nothing (the wrapped cache throws, as without L1).
+import type { CasResult, ChangeFeed, ProductCache, StoredEntry } from "./ports.ts";
+
+export type NearCacheOptions = {
+  maxEntries: number;
+  maxBytes: number;
+  maxStalenessMs: number;
+  now?: () => number;
+};
+
+export type NearCacheStats = { entries: number; bytes: number; hits: number; misses: number; dropped: number; gaps: number; bypassed: number };
+
+type Slot = { entry: StoredEntry; at: number; bytes: number };
+/** The last change seen of an id: when (a counter of messages) and the highest version. */
+type Change = { gen: number; version: number };
+
+const sizeOf = (id: string, e: StoredEntry) => 2 * (id.length + e.payload.length + e.epoch.length) + 64;
+
+export function withNearCache(inner: ProductCache, feed: ChangeFeed, options: NearCacheOptions): ProductCache & { stats(): NearCacheStats; clear(): void } {
+  const now = options.now ?? (() => performance.now());
+  const slots = new Map<string, Slot>(); // insertion order is recency: a hit moves the id to the end
+  let bytes = 0;
+  const stats = { hits: 0, misses: 0, dropped: 0, gaps: 0, bypassed: 0 };
+  // Change bookkeeping, bounded like the entries: forgetting an id's change makes every read that
+  // began before the forgetting unable to fill (conservative, never wrong).
+  let gen = 0;
+  const changes = new Map<string, Change>();
+  const maxChanges = Math.max(1024, options.maxEntries * 2);
+  let forgottenUpTo = 0; // the newest gen among forgotten changes
+  let clearedAt = 0; // reads that began before this gen may not fill
+
+  function drop(id: string) {
+    const s = slots.get(id);
+    if (!s) return;
+    slots.delete(id);
+    bytes -= s.bytes;
+    stats.dropped++;
+  }
+  function clear() {
+    slots.clear();
+    bytes = 0;
+    clearedAt = ++gen;
+  }
+  function mayKeep(id: string, since: number, version: number): boolean {
+    if (clearedAt > since) return false;
+    const c = changes.get(id);
+    if (c) return !(c.gen > since && c.version > version);
+    return forgottenUpTo <= since;
+  }
+  function keep(id: string, entry: StoredEntry, since: number) {
+    if (entry.kind === "m" || !mayKeep(id, since, entry.version)) return;
+    const held = slots.get(id);
+    if (held && held.entry.version > entry.version) return; // never older than what L1 holds
+    drop(id);
+    const slot: Slot = { entry: { version: entry.version, kind: entry.kind, payload: entry.payload, epoch: entry.epoch }, at: now(), bytes: sizeOf(id, entry) };
+    if (slot.bytes > options.maxBytes) return;
+    slots.set(id, slot);
+    bytes += slot.bytes;
+    while (slots.size > options.maxEntries || bytes > options.maxBytes) {
+      const oldest = slots.keys().next().value as string;
+      drop(oldest);
+    }
+  }
+  /** The L1 entry of `id` if it may answer now (touching it), else null. */
+  function lookup(id: string, minVersion?: number): StoredEntry | null {
+    const s = slots.get(id);
+    if (!s) return null;
+    if (now() - s.at > options.maxStalenessMs || s.entry.epoch !== inner.epoch()) {
+      drop(id);
+      return null;
+    }
+    if (minVersion !== undefined && s.entry.version < minVersion) return null;
+    slots.delete(id);
+    slots.set(id, s);
+    return { ...s.entry, l1: true };
+  }
+  /** L1 answers only while the feed is healthy and the fence verified; otherwise it empties. */
+  function usable(): boolean {
+    if (feed.healthy() && inner.epoch() !== null) return true;
+    if (slots.size) clear();
+    stats.bypassed++;
+    return false;
+  }
+
+  feed.listen({
+    change(id, version) {
+      const c = changes.get(id);
+      changes.delete(id);
+      changes.set(id, { gen: ++gen, version: Math.max(version, c?.version ?? 0) });
+      while (changes.size > maxChanges) {
+        const [oldest, forgotten] = changes.entries().next().value as [string, Change];
+        changes.delete(oldest);
+        forgottenUpTo = Math.max(forgottenUpTo, forgotten.gen);
+      }
+      const s = slots.get(id);
+      if (s && s.entry.version < version) drop(id);
+    },
+    gap() {
+      stats.gaps++;
+      clear();
+    },
+  });
+  inner.onEpochChange(() => clear());
+
+  const afterWrites = (items: readonly { id: string; entry: { version: number; kind: StoredEntry["kind"]; payload: string } }[], results: CasResult[], epoch: string, since: number) => {
+    items.forEach(({ id, entry }, i) => {
+      if (results[i]?.outcome === "stored") keep(id, { ...entry, epoch }, since);
+      else drop(id);
+    });
+    return results;
+  };
+
+  return {
+    epoch: () => inner.epoch(),
+    whenReady: (ms) => inner.whenReady(ms),
+    async get(id, minVersion) {
+      if (usable()) {
+        const hit = lookup(id, minVersion);
+        if (hit) {
+          stats.hits++;
+          return hit;
+        }
+        stats.misses++;
+      }
+      const since = gen;
+      const entry = await inner.get(id, minVersion);
+      if (entry && usable()) keep(id, entry, since);
+      return entry;
+    },
+    async getMany(ids) {
+      if (!usable()) return inner.getMany(ids);
+      const out: (StoredEntry | null)[] = ids.map((id) => lookup(id));
+      const missing = ids.filter((_, i) => out[i] === null);
+      stats.hits += ids.length - missing.length;
+      stats.misses += missing.length;
+      if (missing.length === 0) return out;
+      const since = gen;
+      const read = await inner.getMany(missing);
+      const fresh = usable();
+      let j = 0;
+      ids.forEach((id, i) => {
+        if (out[i] !== null) return;
+        const e = read[j++] ?? null;
+        out[i] = e;
+        if (e && fresh) keep(id, e, since);
+      });
+      return out;
+    },
+    async put(id, entry, epoch) {
+      const since = gen;
+      const result = await inner.put(id, entry, epoch);
+      afterWrites([{ id, entry }], [result], epoch, since);
+      return result;
+    },
+    async putMany(items, epoch) {
+      const since = gen;
+      return afterWrites(items, await inner.putMany(items, epoch), epoch, since);
+    },
+    async advance(items) {
+      const results = await inner.advance(items);
+      for (const { id } of items) drop(id);
+      return results;
+    },
+    async mark(items) {
+      const results = await inner.mark(items);
+      for (const { id } of items) drop(id);
+      return results;
+    },
+    async replaceIfEqual(id, expected, entry, epoch) {
+      const result = await inner.replaceIfEqual(id, expected, entry, epoch);
+      drop(id);
+      return result;
+    },
+    acquireLease: (id, token, ttl) => inner.acquireLease(id, token, ttl),
+    releaseLease: (id, token) => inner.releaseLease(id, token),
+    ping: () => inner.ping(),
+    onReady: (l) => inner.onReady(l),
+    onEpochChange: (l) => inner.onEpochChange(l),
+    stats: () => ({ entries: slots.size, bytes, ...stats }),
+    clear,
+  };
+}
