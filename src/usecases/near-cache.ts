@@ -126,6 +126,12 @@ export function withNearCache(inner: ProductCache, feed: ChangeFeed, options: Ne
   };
 
   return {
+    peek: (id, minVersion) => {
+      if (!usable()) return null;
+      const hit = lookup(id, minVersion);
+      if (hit) stats.hits++;
+      return hit;
+    },
     epoch: () => inner.epoch(),
     whenReady: (ms) => inner.whenReady(ms),
     async get(id, minVersion) {

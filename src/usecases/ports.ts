@@ -69,7 +69,19 @@ export interface ReplaySource {
   repairSnapshots(states: readonly ProductState[]): Promise<number>;
   /** The highest event version of each product, read now. */
   maxVersions(ids: readonly string[]): Promise<Map<string, number>>;
+  /**
+   * Every product with events whose id sorts after `after` (all when null), in id order, each with
+   * all its events (by version) and its snapshot row (null when it has none), in pages of
+   * `pageSize` products (the last may be shorter). Read through one streaming query on one view of
+   * the database, taken when the iteration starts (so after anything the caller learnt before it
+   * began, a fence epoch for one): writes that commit later are not seen. Memory holds a page or
+   * two however many products there are; ending the iteration early (break, throw) ends the query.
+   */
+  streamProducts(after: string | null, pageSize: number): AsyncIterable<StreamedProduct[]>;
 }
+
+/** One product as ReplaySource.streamProducts reads it: its events and its snapshot row, from one view. */
+export type StreamedProduct = { id: string; events: ProductEvent[]; snapshot: ProductState | null };
 
 /** What a replay did, counted per product and entry. */
 export type ReplayCounts = {
@@ -155,6 +167,8 @@ export interface ProductCache {
    */
   get(id: string, minVersion?: number): Promise<StoredEntry | null>;
   getMany(ids: readonly string[]): Promise<(StoredEntry | null)[]>;
+  /** A near cache's entry of `id`, at once (no I/O); null when it has none to give. */
+  peek?(id: string, minVersion?: number): StoredEntry | null;
   /** Stores state read or committed after learning `epoch`: refused when older, or when the fence moved. */
   put(id: string, entry: CacheEntry, epoch: string): Promise<CasResult>;
   putMany(items: readonly { id: string; entry: CacheEntry }[], epoch: string): Promise<CasResult[]>;

@@ -131,6 +131,12 @@ export function createQueries(deps: QueryDeps) {
 
   return {
     async getProduct(id: string, minVersion?: number): Promise<ProductRead> {
+      // A near cache answers without I/O: no await on the hottest path.
+      const near = cache.peek?.(id, minVersion) ?? null;
+      if (near && isServable(near, cache.epoch(), minVersion)) {
+        observe.hit();
+        return fromEntry(near, "hit");
+      }
       const entry: StoredEntry | null = await tryCache("get", null, () => cache.get(id, minVersion));
       const seen = entry?.version ?? 0; // read before the guard narrows `entry`
       if (isServable(entry, cache.epoch(), minVersion)) {
