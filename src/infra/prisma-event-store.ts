@@ -1,14 +1,25 @@
 // The PostgreSQL adapter of EventStore, through Prisma with the pg driver adapter.
 import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
 import { PrismaClient, Prisma } from "../generated/prisma/client.ts";
 import type { EventEnvelope, ProductEvent } from "../catalog/events.ts";
 import { fold } from "../catalog/evolve.ts";
 import { sameState, type ProductState } from "../catalog/product.ts";
 import { ConcurrentAppendError, ServiceUnavailableError, type EventStore, type ReplaySource } from "../usecases/ports.ts";
+import { APPEND_SQL, NOTIFY_SQL, appendParams, createNotifier, pgRunner, pgUnavailable, sqlState, type SqlRunner } from "./append-sql.ts";
 import { OUTBOX_CHANNEL } from "./outbox-table.ts";
 
+// The pg pool under each client made here: the write path sends its one statement on it directly
+// (see append). Prisma ends it on $disconnect; a client that reconnects afterwards gets a new pool
+// of its own, and the write path then goes through Prisma's raw queries.
+const pools = new WeakMap<PrismaClient, pg.Pool>();
+
 export function createPrismaClient(databaseUrl: string, poolSize = 10): PrismaClient {
-  return new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl, max: poolSize }) });
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: poolSize });
+  pool.on("error", () => {}); // an idle connection that broke: dropped by the pool; the next query opens another
+  const client = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
+  pools.set(client, pool);
+  return client;
 }
 
 type SnapshotRow = Prisma.ProductSnapshotGetPayload<object>;
@@ -56,9 +67,6 @@ export function eventFromRow(row: EventRow): ProductEvent {
   } as ProductEvent;
 }
 
-const isUniqueViolation = (err: unknown) =>
-  err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002";
-
 // Cannot reach the server, connection closed, pool exhausted, server restarting; and the server
 // refusing this api its database (wrong credentials, no such database, no access): an operator's
 // fix away, so 503 and not ready, not a 500 per request.
@@ -99,6 +107,12 @@ function guarded<T extends object>(store: T): T {
 }
 
 export function createPrismaEventStore(prisma: PrismaClient): EventStore & ReplaySource {
+  // The write path's statements: on the client's pg pool while it is open, else through Prisma.
+  const viaPrisma: SqlRunner = (_name, text, values) => prisma.$queryRawUnsafe<Record<string, unknown>[]>(text, ...values);
+  const pool = pools.get(prisma);
+  const direct = pool ? pgRunner(pool) : null;
+  const sql = (): SqlRunner => (direct && !pool!.ended ? direct : viaPrisma);
+  const notifier = createNotifier(() => sql()("catalog_notify", NOTIFY_SQL, [OUTBOX_CHANNEL]));
   return guarded({
     async loadState(id) {
       const row = await prisma.productSnapshot.findUnique({ where: { id } });
@@ -110,41 +124,22 @@ export function createPrismaEventStore(prisma: PrismaClient): EventStore & Repla
       return rows.map(stateFromRow);
     },
     async append(events, next, envelopes: readonly EventEnvelope[]) {
+      // One statement, one round trip: catalog_append locks the snapshot row, checks the version
+      // the command was decided on, and writes the snapshot, the events and the outbox rows in the
+      // statement's transaction. FALSE, or the unique (product_id, version) index failing, means
+      // another writer took the version first.
+      let appended: boolean;
       try {
-        // A batch transaction: one BEGIN…COMMIT without interactive round trips. The unique
-        // (product_id, version) index is the optimistic lock: a second writer of a version fails.
-        await prisma.$transaction([
-          prisma.event.createMany({
-            data: events.map((e) => ({
-              eventId: e.eventId,
-              productId: e.productId,
-              version: e.version,
-              type: e.type,
-              schemaVersion: e.schemaVersion,
-              data: e.data as Prisma.InputJsonValue,
-              occurredAt: new Date(e.occurredAt),
-            })),
-          }),
-          prisma.productSnapshot.upsert({
-            where: { id: next.id },
-            create: { id: next.id, ...rowFromState(next) },
-            update: rowFromState(next),
-          }),
-          prisma.outboxMessage.createMany({
-            data: envelopes.map((e) => ({
-              eventId: e.eventId,
-              productId: e.productId,
-              version: e.version,
-              payload: e as unknown as Prisma.InputJsonValue,
-            })),
-          }),
-          // Wakes the relay when this transaction commits (PostgreSQL delivers NOTIFY on commit).
-          prisma.$executeRaw`SELECT pg_notify(${OUTBOX_CHANNEL}, '')`,
-        ]);
+        const rows = await sql()("catalog_append", APPEND_SQL, appendParams(events, next, envelopes));
+        appended = rows[0]?.ok === true;
       } catch (err) {
-        if (isUniqueViolation(err)) throw new ConcurrentAppendError(next.id, events[0]!.version);
+        if (sqlState(err) === "23505") throw new ConcurrentAppendError(next.id, events[0]!.version);
+        if (pgUnavailable(err)) throw new ServiceUnavailableError("postgres", err);
         throw err;
       }
+      if (!appended) throw new ConcurrentAppendError(next.id, events[0]!.version);
+      // Wakes the relay, after the commit (see append-sql.ts for why not inside the transaction).
+      notifier.poke();
     },
     async history(id) {
       const rows = await prisma.event.findMany({ where: { productId: id }, orderBy: { version: "asc" } });

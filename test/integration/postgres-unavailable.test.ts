@@ -6,6 +6,9 @@ import pino from "pino";
 import { createApp } from "../../src/app.ts";
 import { createPrismaClient, createPrismaEventStore } from "../../src/infra/prisma-event-store.ts";
 import { createRedisCache } from "../../src/infra/redis-cache.ts";
+import { decide } from "../../src/catalog/decide.ts";
+import { afterEvents } from "../../src/usecases/outbox-envelopes.ts";
+import { ServiceUnavailableError } from "../../src/usecases/ports.ts";
 import { deleteKeys, testRedis, uniquePrefix } from "../support/services.ts";
 
 const closedPort = await new Promise<number>((resolve) => {
@@ -54,4 +57,15 @@ test.each([
   }
   const ready = await app.handle(new Request("http://localhost/readyz"));
   expect(ready.status).toBe(503);
+});
+
+// The write path's one statement goes to the pg pool under the Prisma client, not through Prisma:
+// the same failures are ServiceUnavailableError there too.
+test.each([
+  ["cannot be reached", prisma],
+  ["has no such database", missingDb],
+])("when PostgreSQL %s, an append throws ServiceUnavailableError", async (_what, client) => {
+  const events = decide({ type: "CreateProduct", id: "lamp", fields: { name: "Lamp", description: "", priceCents: 1, currency: "EUR" } }, null, { now: () => new Date(), newId: () => crypto.randomUUID() });
+  const { next, envelopes } = afterEvents(null, events);
+  await expect(createPrismaEventStore(client).append(events, next, envelopes)).rejects.toBeInstanceOf(ServiceUnavailableError);
 });

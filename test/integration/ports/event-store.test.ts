@@ -2,6 +2,7 @@
 // database of their own) and against the in-memory twins: the event store with its replay source,
 // the relay's outbox store, and the replay's job store (Redis and its twin).
 import { afterAll, describe, expect, test } from "bun:test";
+import pg from "pg";
 import { decide } from "../../../src/catalog/decide.ts";
 import type { ProductState } from "../../../src/catalog/product.ts";
 import { createMemoryDatabase, createMemoryEventStore, createMemoryOutboxStore } from "../../../src/infra/memory/memory-database.ts";
@@ -69,6 +70,43 @@ describe.each([
     expect(await env.store.loadState(`${p}a`)).toEqual(v2);
   });
 
+  test("of two writers decided on one version, one commits and the other is refused without a trace; likewise two creates of one id", async () => {
+    const v1 = await write(env.store, { type: "CreateProduct", id: `${p}g`, fields: fields(1) });
+    const attempts = [2, 3].map((price, i) => {
+      const events = decide({ type: "PatchProduct", id: `${p}g`, changes: { priceCents: price } }, v1, ctx(10 + i));
+      return { events, ...afterEvents(v1, events) };
+    });
+    const results = await Promise.allSettled(attempts.map((a) => env.store.append(a.events, a.next, a.envelopes)));
+    expect(results.map((r) => r.status).sort()).toEqual(["fulfilled", "rejected"]);
+    const lost = results.findIndex((r) => r.status === "rejected");
+    expect((results[lost] as PromiseRejectedResult).reason).toBeInstanceOf(ConcurrentAppendError);
+    const history = await env.store.history(`${p}g`);
+    expect(history.map((e) => [e.version, e.eventId])).toEqual([[1, history[0]!.eventId], [2, attempts[1 - lost]!.events[0]!.eventId]]);
+    expect(await env.store.loadState(`${p}g`)).toEqual(attempts[1 - lost]!.next);
+
+    const creates = [5, 6].map((price, i) => {
+      const events = decide({ type: "CreateProduct", id: `${p}h`, fields: fields(price) }, null, ctx(20 + i));
+      return { events, ...afterEvents(null, events) };
+    });
+    const made = await Promise.allSettled(creates.map((c) => env.store.append(c.events, c.next, c.envelopes)));
+    expect(made.map((r) => r.status).sort()).toEqual(["fulfilled", "rejected"]);
+    const winner = made.findIndex((r) => r.status === "fulfilled");
+    expect((await env.store.history(`${p}h`)).map((e) => e.eventId)).toEqual([creates[winner]!.events[0]!.eventId]);
+    expect(await env.store.loadState(`${p}h`)).toEqual(creates[winner]!.next);
+  });
+
+  test("a deleted product's stream goes on when it is created again; a stale delete is refused", async () => {
+    const v1 = await write(env.store, { type: "CreateProduct", id: `${p}i`, fields: fields(1) });
+    await write(env.store, { type: "DeleteProduct", id: `${p}i` });
+    const v3 = await write(env.store, { type: "CreateProduct", id: `${p}i`, fields: fields(9) });
+    expect([v3.version, v3.deleted, v3.priceCents]).toEqual([3, false, 9]);
+    expect(await env.store.loadState(`${p}i`)).toEqual(v3);
+    const stale = decide({ type: "DeleteProduct", id: `${p}i` }, v1, ctx(4));
+    const { next, envelopes } = afterEvents(v1, stale);
+    await expect(env.store.append(stale, next, envelopes)).rejects.toBeInstanceOf(ConcurrentAppendError);
+    expect((await env.store.history(`${p}i`)).map((e) => e.type)).toEqual(["ProductCreated", "ProductDeleted", "ProductCreated"]);
+  });
+
   test("the replay source pages product ids, reads events in order, and knows the newest versions", async () => {
     for (const s of ["b", "c", "d"]) await write(env.store, { type: "CreateProduct", id: `${p}${s}`, fields: fields(1) });
     await write(env.store, { type: "DeleteProduct", id: `${p}c` });
@@ -117,6 +155,58 @@ describe.each([
     await b.assertLeading();
     expect((await b.fetchUnsent(10)).map((r) => r.version)).toEqual([2]);
     await b.close();
+  });
+});
+
+// What the PostgreSQL adapter does beyond the contract: one statement per append (catalog_append),
+// all or nothing, with the unique index as the last word, on the pg pool or through Prisma.
+describe("event store on PostgreSQL: the one-statement append", () => {
+  const p = `m${Math.random().toString(36).slice(2, 8)}`;
+  const db = new pg.Pool({ connectionString: database.url, max: 1 });
+  afterAll(() => db.end());
+
+  test("several events in one append: the events, the outbox rows and their payloads in event order, the snapshot after them", async () => {
+    const created = decide({ type: "CreateProduct", id: `${p}a`, fields: fields(1) }, null, ctx(1));
+    const patched = decide({ type: "PatchProduct", id: `${p}a`, changes: { priceCents: 2 } }, afterEvents(null, created).next, ctx(2));
+    const events = [...created, ...patched];
+    const { next, envelopes } = afterEvents(null, events);
+    await real.store.append(events, next, envelopes);
+    expect(await real.store.loadState(`${p}a`)).toEqual(next);
+    const stored = await db.query("SELECT event_id, version FROM events WHERE product_id = $1 ORDER BY position", [`${p}a`]);
+    expect(stored.rows).toEqual(events.map((e) => ({ event_id: e.eventId, version: e.version })));
+    const outbox = await db.query("SELECT event_id, version, payload FROM outbox WHERE product_id = $1 ORDER BY id", [`${p}a`]);
+    expect(outbox.rows).toEqual(envelopes.map((e) => ({ event_id: e.eventId, version: e.version, payload: JSON.parse(JSON.stringify(e)) })));
+  });
+
+  test("a snapshot row behind its events: the unique index refuses the append, and nothing of it is written", async () => {
+    await write(real.store, { type: "CreateProduct", id: `${p}b`, fields: fields(1) });
+    await write(real.store, { type: "PatchProduct", id: `${p}b`, changes: { priceCents: 2 } });
+    await db.query("UPDATE product_snapshots SET version = 1, price_cents = 1 WHERE id = $1", [`${p}b`]);
+    const behind = (await real.store.loadState(`${p}b`))!;
+    const events = decide({ type: "PatchProduct", id: `${p}b`, changes: { priceCents: 3 } }, behind, ctx(3));
+    const { next, envelopes } = afterEvents(behind, events);
+    await expect(real.store.append(events, next, envelopes)).rejects.toBeInstanceOf(ConcurrentAppendError);
+    expect(await real.store.loadState(`${p}b`)).toEqual(behind);
+    expect((await db.query("SELECT 1 FROM outbox WHERE event_id = $1", [events[0]!.eventId])).rowCount).toBe(0);
+    expect((await real.store.history(`${p}b`)).map((e) => e.version)).toEqual([1, 2]);
+  });
+
+  test("a client used again after $disconnect appends through Prisma, with the same refusals", async () => {
+    const client = createPrismaClient(database.url, 1);
+    const store = createPrismaEventStore(client);
+    try {
+      const v1 = await write(store, { type: "CreateProduct", id: `${p}c`, fields: fields(1) });
+      await client.$disconnect(); // ends the pg pool under it; Prisma opens another on the next query
+      const v2 = await write(store, { type: "PatchProduct", id: `${p}c`, changes: { priceCents: 2 } });
+      expect(await store.loadState(`${p}c`)).toEqual(v2);
+      const stale = decide({ type: "PatchProduct", id: `${p}c`, changes: { priceCents: 3 } }, v1, ctx(4));
+      const { next, envelopes } = afterEvents(v1, stale);
+      await expect(store.append(stale, next, envelopes)).rejects.toBeInstanceOf(ConcurrentAppendError);
+      const outbox = await db.query("SELECT version FROM outbox WHERE product_id = $1 ORDER BY id", [`${p}c`]);
+      expect(outbox.rows.map((r) => r.version)).toEqual([1, 2]);
+    } finally {
+      await client.$disconnect();
+    }
   });
 });
 
