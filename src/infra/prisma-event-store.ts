@@ -8,6 +8,7 @@ import { sameState, type ProductState } from "../catalog/product.ts";
 import { ConcurrentAppendError, ServiceUnavailableError, type EventStore, type ReplaySource } from "../usecases/ports.ts";
 import { APPEND_SQL, NOTIFY_SQL, appendParams, createNotifier, pgRunner, pgUnavailable, sqlState, type SqlRunner } from "./append-sql.ts";
 import { OUTBOX_CHANNEL } from "./outbox-table.ts";
+import { streamProducts } from "./event-stream.ts";
 
 // The pg pool under each client made here: the write path sends its one statement on it directly
 // (see append). Prisma ends it on $disconnect; a client that reconnects afterwards gets a new pool
@@ -113,7 +114,7 @@ export function createPrismaEventStore(prisma: PrismaClient): EventStore & Repla
   const direct = pool ? pgRunner(pool) : null;
   const sql = (): SqlRunner => (direct && !pool!.ended ? direct : viaPrisma);
   const notifier = createNotifier(() => sql()("catalog_notify", NOTIFY_SQL, [OUTBOX_CHANNEL]));
-  return guarded({
+  const store: EventStore & Omit<ReplaySource, "streamProducts"> = guarded({
     async loadState(id) {
       const row = await prisma.productSnapshot.findUnique({ where: { id } });
       return row ? stateFromRow(row) : null;
@@ -150,9 +151,10 @@ export function createPrismaEventStore(prisma: PrismaClient): EventStore & Repla
     },
 
     async countProducts(only) {
+      // DISTINCT in a subquery walks the (product_id, version) index; count(DISTINCT) sorts.
       const rows = only
         ? await prisma.$queryRaw<{ n: bigint }[]>`SELECT count(DISTINCT product_id) AS n FROM events WHERE product_id = ANY(${[...only]})`
-        : await prisma.$queryRaw<{ n: bigint }[]>`SELECT count(DISTINCT product_id) AS n FROM events`;
+        : await prisma.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM (SELECT DISTINCT product_id FROM events) AS products`;
       return Number(rows[0]!.n);
     },
     async productIdsAfter(after, limit) {
@@ -172,10 +174,14 @@ export function createPrismaEventStore(prisma: PrismaClient): EventStore & Repla
       const ids = [...new Set(states.map((s) => s.id))].sort();
       return prisma.$transaction(
         async (tx) => {
-          // 1. Lock the rows, in id order (two replays never deadlock; a writer locks one row). A
-          //    write holding one of them commits first; every statement after this one sees it.
-          await tx.$queryRaw`SELECT id FROM product_snapshots WHERE id = ANY(${ids}) ORDER BY id FOR UPDATE`;
-          const rows = new Map((await tx.productSnapshot.findMany({ where: { id: { in: ids } } })).map((r) => [r.id, stateFromRow(r)]));
+          // 1. Lock the rows and read them, in id order (two replays never deadlock; a writer locks
+          //    one row). A write holding one of them commits first, and the row read is the one it
+          //    left; every statement after this one sees its events.
+          const locked = await tx.$queryRaw<SnapshotRow[]>`
+            SELECT id, version, deleted, name, description, price_cents AS "priceCents", currency, category,
+                   created_at AS "createdAt", updated_at AS "updatedAt"
+            FROM product_snapshots WHERE id = ANY(${ids}) ORDER BY id FOR UPDATE`;
+          const rows = new Map(locked.map((r) => [r.id, stateFromRow(r)]));
           // 2. The truth now: a state the replay folded before a write committed is folded again.
           const maxRows = await tx.$queryRaw<{ product_id: string; v: number }[]>`
             SELECT product_id, max(version) AS v FROM events WHERE product_id = ANY(${ids}) GROUP BY product_id`;
@@ -184,8 +190,10 @@ export function createPrismaEventStore(prisma: PrismaClient): EventStore & Repla
           const behind = ids.filter((id) => (max.get(id) ?? 0) > truth.get(id)!.version);
           if (behind.length) {
             const events = await tx.event.findMany({ where: { productId: { in: behind } }, orderBy: [{ productId: "asc" }, { version: "asc" }] });
+            const byProduct = new Map<string, ProductEvent[]>();
+            for (const e of events) byProduct.set(e.productId, [...(byProduct.get(e.productId) ?? []), eventFromRow(e)]);
             for (const id of behind) {
-              const own = events.filter((e) => e.productId === id).map(eventFromRow);
+              const own = byProduct.get(id) ?? [];
               try {
                 const state = fold(own);
                 if (state && state.version === own.length) truth.set(id, state);
@@ -195,21 +203,37 @@ export function createPrismaEventStore(prisma: PrismaClient): EventStore & Repla
               }
             }
           }
-          // 3. Write what differs. A locked row is ours until the commit; a missing one may have been
-          //    created meanwhile by a writer, whose row then stays.
-          let written = 0;
-          const missing: (ReturnType<typeof rowFromState> & { id: string })[] = [];
+          // 3. Write what differs, in bulk: one UPDATE for the locked rows (ours until the commit),
+          //    one INSERT for the missing ones (a writer may have created one meanwhile: its row stays).
+          const changed: ProductState[] = [];
+          const missing: ProductState[] = [];
           for (const id of ids) {
             const s = truth.get(id);
             if (!s) continue;
             const row = rows.get(id);
-            if (row && sameState(row, s)) continue;
-            if (row) {
-              await tx.productSnapshot.update({ where: { id }, data: rowFromState(s) });
-              written++;
-            } else missing.push({ id, ...rowFromState(s) });
+            if (!row) missing.push(s);
+            else if (!sameState(row, s)) changed.push(s);
           }
-          if (missing.length) written += (await tx.productSnapshot.createMany({ data: missing, skipDuplicates: true })).count;
+          let written = 0;
+          if (changed.length) {
+            const c = columns(changed);
+            written += await tx.$executeRaw`
+              UPDATE product_snapshots AS s
+              SET version = u.version, deleted = u.deleted, name = u.name, description = u.description, price_cents = u.price_cents,
+                  currency = u.currency, category = u.category, created_at = u.created_at, updated_at = u.updated_at
+              FROM unnest(${c.id}::text[], ${c.version}::int[], ${c.deleted}::boolean[], ${c.name}::text[], ${c.description}::text[],
+                          ${c.priceCents}::bigint[], ${c.currency}::text[], ${c.category}::text[], ${c.createdAt}::timestamptz[], ${c.updatedAt}::timestamptz[])
+                AS u(id, version, deleted, name, description, price_cents, currency, category, created_at, updated_at)
+              WHERE s.id = u.id`;
+          }
+          if (missing.length) {
+            const c = columns(missing);
+            written += await tx.$executeRaw`
+              INSERT INTO product_snapshots (id, version, deleted, name, description, price_cents, currency, category, created_at, updated_at)
+              SELECT * FROM unnest(${c.id}::text[], ${c.version}::int[], ${c.deleted}::boolean[], ${c.name}::text[], ${c.description}::text[],
+                                   ${c.priceCents}::bigint[], ${c.currency}::text[], ${c.category}::text[], ${c.createdAt}::timestamptz[], ${c.updatedAt}::timestamptz[])
+              ON CONFLICT (id) DO NOTHING`;
+          }
           return written;
         },
         { timeout: 30_000, maxWait: 10_000 },
@@ -221,4 +245,31 @@ export function createPrismaEventStore(prisma: PrismaClient): EventStore & Repla
       return new Map(rows.map((r) => [r.product_id, Number(r.v)]));
     },
   });
+  return Object.assign(store, {
+    // Not through guarded(): it returns an iterable, whose failures are mapped as they are thrown.
+    async *streamProducts(after: string | null, pageSize: number) {
+      if (!pool) throw new Error("streamProducts needs a client made by createPrismaClient (it opens a connection of its own)");
+      try {
+        yield* streamProducts(pool.options, after, pageSize);
+      } catch (err) {
+        throw isUnavailable(err) || pgUnavailable(err) ? new ServiceUnavailableError("postgres", err) : err;
+      }
+    },
+  });
+}
+
+/** Snapshot rows as column arrays, for unnest(). */
+function columns(states: readonly ProductState[]) {
+  return {
+    id: states.map((s) => s.id),
+    version: states.map((s) => s.version),
+    deleted: states.map((s) => s.deleted),
+    name: states.map((s) => s.name),
+    description: states.map((s) => s.description),
+    priceCents: states.map((s) => String(s.priceCents)),
+    currency: states.map((s) => s.currency),
+    category: states.map((s) => s.category ?? null),
+    createdAt: states.map((s) => s.createdAt),
+    updatedAt: states.map((s) => s.updatedAt),
+  };
 }

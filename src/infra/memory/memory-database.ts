@@ -166,6 +166,25 @@ export function createMemoryEventStore(db: MemoryDatabase): EventStore & ReplayS
       }
       return out;
     },
+    async *streamProducts(after, pageSize) {
+      if (!Number.isInteger(pageSize) || pageSize < 1) throw new RangeError(`pageSize must be a positive integer, not ${pageSize}`);
+      check();
+      // The view, taken when the iteration starts (as the cursor's transaction takes it): copies of
+      // the events and snapshot rows as they are now.
+      const byProduct = new Map<string, ProductEvent[]>();
+      for (const e of db.events) {
+        if (after !== null && e.productId <= after) continue;
+        const list = byProduct.get(e.productId);
+        if (list) list.push(structuredClone(e));
+        else byProduct.set(e.productId, [structuredClone(e)]);
+      }
+      const ids = [...byProduct.keys()].sort();
+      const rows = new Map(ids.flatMap((id) => (db.snapshots.has(id) ? [[id, structuredClone(db.snapshots.get(id)!)] as const] : [])));
+      for (let i = 0; i < ids.length; i += pageSize) {
+        check();
+        yield ids.slice(i, i + pageSize).map((id) => ({ id, events: byProduct.get(id)!.sort((a, b) => a.version - b.version), snapshot: rows.get(id) ?? null }));
+      }
+    },
   };
 }
 

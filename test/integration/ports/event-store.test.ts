@@ -11,10 +11,10 @@ import { createOutboxStore } from "../../../src/infra/outbox-store.ts";
 import { createPrismaClient, createPrismaEventStore } from "../../../src/infra/prisma-event-store.ts";
 import { createRedisJobStore } from "../../../src/infra/redis-jobs.ts";
 import { afterEvents } from "../../../src/usecases/outbox-envelopes.ts";
-import { ConcurrentAppendError, NotLeaderError, type EventStore, type JobStore, type OutboxStore, type ReplayJob, type ReplaySource } from "../../../src/usecases/ports.ts";
+import { ConcurrentAppendError, NotLeaderError, type EventStore, type JobStore, type OutboxStore, type ReplayJob, type ReplaySource, type StreamedProduct } from "../../../src/usecases/ports.ts";
 import { deleteKeys, isolatedDatabase, testRedis, uniquePrefix } from "../../support/services.ts";
 
-type Env = { store: EventStore & ReplaySource; outbox(): OutboxStore };
+type Env = { store: EventStore & ReplaySource; outbox(): OutboxStore; dropSnapshot(id: string): Promise<void> };
 
 const redis = testRedis();
 const prefixes: string[] = [];
@@ -29,6 +29,7 @@ afterAll(async () => {
 });
 const real: Env = {
   store: createPrismaEventStore(prisma),
+  dropSnapshot: async (id) => void (await prisma.productSnapshot.delete({ where: { id } })),
   outbox: () => {
     const o = createOutboxStore(database.url, () => {});
     opened.push(o);
@@ -36,13 +37,17 @@ const real: Env = {
   },
 };
 const memoryDb = createMemoryDatabase();
-const twin: Env = { store: createMemoryEventStore(memoryDb), outbox: () => createMemoryOutboxStore(memoryDb) };
+const twin: Env = {
+  store: createMemoryEventStore(memoryDb),
+  outbox: () => createMemoryOutboxStore(memoryDb),
+  dropSnapshot: async (id) => void memoryDb.snapshots.delete(id),
+};
 
 const ctx = (n: number) => ({ now: () => new Date(Date.UTC(2026, 10, 29, 0, 0, n)), newId: () => crypto.randomUUID() });
 /** Decides a command on the store's current state and appends it, as the command executor does. */
-async function write(store: EventStore, command: Parameters<typeof decide>[0], at = 0): Promise<ProductState> {
+async function write(store: EventStore, command: Parameters<typeof decide>[0], at: number | ReturnType<typeof ctx> = 0): Promise<ProductState> {
   const state = await store.loadState(command.id);
-  const events = decide(command, state, ctx(at));
+  const events = decide(command, state, typeof at === "number" ? ctx(at) : at);
   const { next, envelopes } = afterEvents(state, events);
   await store.append(events, next, envelopes);
   return next;
@@ -117,6 +122,53 @@ describe.each([
     expect((await env.store.productIdsAfter(`${p}c`, 1))).toEqual([`${p}d`]);
     expect((await env.store.eventsOf([`${p}d`, `${p}c`])).map((e) => `${e.productId.slice(-1)}${e.version}`)).toEqual(["c1", "c2", "d1"]);
     expect(Object.fromEntries(await env.store.maxVersions([...mine, `${p}zz`]))).toEqual({ [`${p}b`]: 1, [`${p}c`]: 2, [`${p}d`]: 1 });
+  });
+
+  test("the replay stream reads every product after an id, in id order and pages, with its events and snapshot row as history and loadState read them", async () => {
+    const s = (n: number) => `${p}s${n}`;
+    await write(env.store, { type: "CreateProduct", id: s(1), fields: { ...fields(1999), category: "kitchen" } }, 1);
+    await write(env.store, { type: "PatchProduct", id: s(1), changes: { priceCents: 2_000_000_000_00, category: null } }, 2);
+    // Milliseconds in the timestamps: 5 ms and 120 ms (PostgreSQL prints ".005" and ".12").
+    await write(env.store, { type: "CreateProduct", id: s(2), fields: fields(2) }, { now: () => new Date(Date.UTC(2026, 10, 29, 0, 0, 3, 5)), newId: () => crypto.randomUUID() });
+    await write(env.store, { type: "DeleteProduct", id: s(2) }, { now: () => new Date(Date.UTC(2026, 10, 29, 0, 0, 4, 120)), newId: () => crypto.randomUUID() });
+    await write(env.store, { type: "CreateProduct", id: s(3), fields: { ...fields(3), description: "tab\tquote\" é ✓" } }, 5);
+    await write(env.store, { type: "CreateProduct", id: s(4), fields: fields(4) }, 6);
+    await env.dropSnapshot(s(3)); // a product whose snapshot row is missing
+    const mine = (id: string) => id.startsWith(`${p}s`);
+    /** Every page of a stream from `after`, up to the first product not of this test. */
+    const collect = async (after: string, pageSize: number, between?: (page: number) => Promise<void>) => {
+      const pages: StreamedProduct[][] = [];
+      for await (const page of env.store.streamProducts(after, pageSize)) {
+        pages.push(page.filter((x) => mine(x.id)));
+        if (!page.every((x) => mine(x.id))) break; // ends the stream early
+        await between?.(pages.length);
+      }
+      return pages.filter((page) => page.length > 0);
+    };
+
+    const pages = await collect(`${p}s`, 3);
+    expect(pages.map((page) => page.map((x) => x.id))).toEqual([[s(1), s(2), s(3)], [s(4)]]);
+    for (const x of pages.flat()) {
+      expect({ id: x.id, events: x.events }).toEqual({ id: x.id, events: await env.store.history(x.id) });
+      expect({ id: x.id, snapshot: x.snapshot }).toEqual({ id: x.id, snapshot: await env.store.loadState(x.id) });
+    }
+    expect(pages[0]![2]!.snapshot).toBeNull();
+    expect(pages[0]![1]!.events.map((e) => e.occurredAt)).toEqual(["2026-11-29T00:00:03.005Z", "2026-11-29T00:00:04.120Z"]);
+    expect(pages[0]![0]!.snapshot).toMatchObject({ version: 2, priceCents: 2_000_000_000_00 });
+    expect(pages[0]![0]!.snapshot).not.toHaveProperty("category");
+    expect((await collect(s(2), 2)).map((page) => page.map((x) => x.id))).toEqual([[s(3), s(4)]]);
+
+    // One view, taken when the stream starts: a write after the first page is not seen in the next.
+    const late = await collect(`${p}s`, 1, async (page) => {
+      if (page === 1) await write(env.store, { type: "PatchProduct", id: s(4), changes: { priceCents: 44 } }, 7);
+    });
+    expect(late.map((page) => page[0]!.id)).toEqual([s(1), s(2), s(3), s(4)]);
+    expect(late[3]![0]!.events.map((e) => e.version)).toEqual([1]);
+    expect(late[3]![0]!.snapshot).toMatchObject({ version: 1, priceCents: 4 });
+    const now = (await collect(s(3), 1))[0]![0]!;
+    expect([now.events.length, now.snapshot?.version, now.snapshot?.priceCents]).toEqual([2, 2, 44]);
+
+    await expect(collect(`${p}s`, 0)).rejects.toBeInstanceOf(RangeError);
   });
 
   test("repairSnapshots writes what differs, and folds again a product that moved on since the replay read it", async () => {
