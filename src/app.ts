@@ -12,6 +12,7 @@ import { components, withCompleteDocument } from "./http/openapi-docs.ts";
 import { productRoutes } from "./http/products.ts";
 import type { CacheWriter } from "./usecases/cache-writer.ts";
 import { createCommandExecutor } from "./usecases/commands.ts";
+import type { NearCacheStats } from "./usecases/near-cache.ts";
 import type { EventStore, ProductCache } from "./usecases/ports.ts";
 import { createQueries, type QueryDeps } from "./usecases/queries.ts";
 import type { ReplayRunner } from "./usecases/replay-jobs.ts";
@@ -53,7 +54,10 @@ export const defaultContext: DecideContext = { now: () => new Date(), newId: () 
 export function createApp(deps: AppDeps) {
   const ctx = deps.ctx ?? defaultContext;
   const bodyLimitBytes = deps.bodyLimitBytes ?? 64 * 1024;
-  const metrics = createApiMetrics({ pendingWriteThrough: () => deps.writer?.pendingCount() ?? 0 });
+  const metrics = createApiMetrics({
+    pendingWriteThrough: () => deps.writer?.pendingCount() ?? 0,
+    nearCache: () => (deps.cache as { stats?: () => NearCacheStats }).stats?.() ?? null,
+  });
   deps.cache.onEpochChange(() => metrics.fenceMoved());
   const queries = createQueries({ store: deps.store, cache: deps.cache, logger: deps.logger, observe: metrics.observer, lease: deps.lease, negativeCache: deps.negativeCache });
   const app = new Elysia({ normalize: false }) // unknown fields are refused, not silently dropped

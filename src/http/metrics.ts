@@ -2,10 +2,11 @@
 // the cache does. Served at GET /metrics.
 import { Elysia } from "elysia";
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS, createRegistry } from "../infra/metrics.ts";
+import type { NearCacheStats } from "../usecases/near-cache.ts";
 import type { CacheObserver } from "../usecases/ports.ts";
 import { docs } from "./openapi-docs.ts";
 
-export function createApiMetrics(options: { pendingWriteThrough?: () => number } = {}) {
+export function createApiMetrics(options: { pendingWriteThrough?: () => number; nearCache?: () => NearCacheStats | null } = {}) {
   const registry = createRegistry({ process: "api" });
   const requests = new Counter({ name: "catalog_http_requests_total", help: "Requests by method, route and status", labelNames: ["method", "route", "status"], registers: [registry] });
   const duration = new Histogram({
@@ -35,6 +36,39 @@ export function createApiMetrics(options: { pendingWriteThrough?: () => number }
     registers: [registry],
     collect() {
       this.set(options.pendingWriteThrough?.() ?? 0);
+    },
+  });
+
+  // The near cache's own counts, read at each scrape.
+  new Gauge({
+    name: "catalog_l1_entries",
+    help: "Entries in this process's near cache (L1)",
+    registers: [registry],
+    collect() {
+      this.set(options.nearCache?.()?.entries ?? 0);
+    },
+  });
+  new Gauge({
+    name: "catalog_l1_bytes",
+    help: "Estimated bytes in this process's near cache (L1)",
+    registers: [registry],
+    collect() {
+      this.set(options.nearCache?.()?.bytes ?? 0);
+    },
+  });
+  const l1Counted = { hits: 0, misses: 0, dropped: 0, gaps: 0, bypassed: 0 };
+  new Counter({
+    name: "catalog_l1_events_total",
+    help: "Near cache (L1): hits, misses (asked Redis), dropped (a change message, staleness, eviction), gaps (lost messages: emptied), bypassed (the feed unhealthy or the fence not verified)",
+    labelNames: ["event"],
+    registers: [registry],
+    collect() {
+      const s = options.nearCache?.();
+      if (!s) return;
+      for (const k of Object.keys(l1Counted) as (keyof typeof l1Counted)[]) {
+        if (s[k] > l1Counted[k]) this.inc({ event: k }, s[k] - l1Counted[k]);
+        l1Counted[k] = s[k];
+      }
     },
   });
 

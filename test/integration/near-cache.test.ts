@@ -34,6 +34,10 @@ describe("near cache across two api instances", () => {
     await waitFor(async () => (seen.push((await version(b, p.id)).version), seen.at(-1) === 2), 5000, "b to see version 2");
     expect(seen.filter((v, i) => i > 0 && v < seen[i - 1]!)).toEqual([]);
     await waitFor(async () => (await version(b, p.id)).status === "catalog-cache; hit; detail=l1", 5000, "b's L1 to hold version 2");
+    // The counts are on /metrics.
+    const metrics = (await b.call("GET", "/metrics")).text;
+    expect(Number(/^catalog_l1_events_total\{[^}]*event="hits"[^}]*\} (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(2);
+    expect(Number(/^catalog_l1_entries(?:\{[^}]*\})? (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
   });
 
   test("?minVersion passes over an L1 entry below it", async () => {
