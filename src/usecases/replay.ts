@@ -6,12 +6,18 @@
 // fence every write, so no entry ever goes back, and a page that meets a moved fence (Redis lost
 // data meanwhile) is read again. Entries the compare-and-set cannot fix (a version no event ever
 // had, or the right version with the wrong payload) are replaced only if still exactly as read.
+//
+// A full replay reads one stream (ReplaySource.streamProducts: every product in id order with its
+// events and snapshot row, from one view of the database taken after the epoch was learnt) and
+// writes page k while page k+1 is read. A page whose write meets a moved fence ends the stream; a
+// new one, under the new epoch, starts again at that page. Listed ids are replayed page by page
+// (replayPage), each page's events read by id.
 import type { Logger } from "pino";
 import type { ProductEvent } from "../catalog/events.ts";
 import { fold } from "../catalog/evolve.ts";
 import { sameState, type ProductState } from "../catalog/product.ts";
 import { entryFor, sameEntry } from "./cache-entry.ts";
-import type { CacheEntry, ProductCache, ReplayCounts, ReplayError, ReplaySource, StoredEntry } from "./ports.ts";
+import type { CacheEntry, ProductCache, ReplayCounts, ReplayError, ReplaySource, StoredEntry, StreamedProduct } from "./ports.ts";
 
 export type { ReplayCounts, ReplayError };
 
@@ -116,19 +122,134 @@ async function writeCache(
 
   if (suspicious.length) {
     const max = await source.maxVersions(suspicious.map((s) => s.state.id));
-    for (const { state, stored, entry } of suspicious) {
-      const latest = max.get(state.id) ?? state.version;
-      if (stored.version > state.version && stored.version <= latest) {
-        tally.newer++; // a real write landed after the events were read
-        continue;
-      }
-      const outcome = await cache.replaceIfEqual(state.id, stored, entry, epoch);
-      if (outcome === "fenced") return true;
-      if (outcome === "replaced") tally.repaired++;
-      else tally.newer++; // changed under us: whoever wrote it went through the compare-and-set
-    }
+    const outcomes = await Promise.all(
+      suspicious.map(({ state, stored, entry }) => {
+        const latest = max.get(state.id) ?? state.version;
+        // A real write landed after the events were read: left alone.
+        if (stored.version > state.version && stored.version <= latest) return "newer" as const;
+        return cache.replaceIfEqual(state.id, stored, entry, epoch);
+      }),
+    );
+    if (outcomes.includes("fenced")) return true;
+    // "changed": changed under us; whoever wrote it went through the compare-and-set.
+    for (const outcome of outcomes) outcome === "replaced" ? tally.repaired++ : tally.newer++;
   }
   return false;
+}
+
+/** What one streamed page did; counted by the caller once the page is known not to be read again. */
+type PageOutcome = {
+  fenced: boolean;
+  lastId: string;
+  products: number;
+  snapshotsRepaired: number;
+  tally: { written: number; repaired: number; unchanged: number; newer: number };
+  errors: ReplayError[];
+};
+
+/**
+ * One page of the stream: folds each product, repairs the snapshot rows that differ from the
+ * events and writes the cache entries (both at once), under `epoch`, learnt before the stream began.
+ */
+async function streamedPage(deps: ReplayDeps, page: readonly StreamedProduct[], epoch: string): Promise<PageOutcome> {
+  const truth: ProductState[] = [];
+  const stale: ProductState[] = [];
+  const errors: ReplayError[] = [];
+  for (const { id, events, snapshot } of page) {
+    try {
+      const state = fold(events);
+      if (!state || state.version !== events.length) throw new Error(`versions are not 1..${events.length}`);
+      truth.push(state);
+      if (!snapshot || !sameState(snapshot, state)) stale.push(state);
+    } catch (err) {
+      errors.push({ productId: id, message: (err as Error).message });
+    }
+  }
+  const tally = { written: 0, repaired: 0, unchanged: 0, newer: 0 };
+  const [snapshotsRepaired, fenced] = await Promise.all([
+    stale.length ? deps.source.repairSnapshots(stale) : 0,
+    truth.length ? writeCache(deps, truth, epoch, tally) : false,
+  ]);
+  return { fenced, lastId: page.at(-1)!.id, products: page.length, snapshotsRepaired, tally, errors };
+}
+
+/** Error samples kept in memory (all are counted); a catalog of broken streams must not fill the heap. */
+const MAX_ERRORS = 1000;
+
+/**
+ * Streams products after `from` under `epoch`, writing page k while page k+1 is read; `done` is
+ * called for each page in order, a fenced one included (it will be read again). Returns where it
+ * stopped: the end, a stop request, or a page whose write was fenced (then `after` is the last
+ * product done before it).
+ */
+async function streamFrom(
+  deps: ReplayDeps,
+  from: string | null,
+  epoch: string,
+  pageSize: number,
+  done: (page: PageOutcome) => Promise<void>,
+  shouldStop: () => boolean,
+): Promise<{ end: "done" | "stopped" | "fenced"; after: string | null }> {
+  let after = from;
+  let writing: Promise<PageOutcome> | null = null;
+  /** Waits for the page in flight; true when its write was fenced. */
+  const settle = async () => {
+    const page = await writing!;
+    writing = null;
+    await done(page);
+    if (page.fenced) return true;
+    after = page.lastId;
+    return false;
+  };
+  try {
+    for await (const page of deps.source.streamProducts(from, pageSize)) {
+      // Here page k+1 has been read while page k was written.
+      if (writing && (await settle())) return { end: "fenced", after };
+      if (shouldStop()) return { end: "stopped", after };
+      writing = streamedPage(deps, page, epoch);
+      writing.catch(() => {}); // settled (and thrown) above, while the stream reads the next page
+    }
+    if (writing && (await settle())) return { end: "fenced", after };
+    return { end: "done", after };
+  } finally {
+    await (writing as Promise<PageOutcome> | null)?.catch(() => {}); // nothing of this stream runs on after it
+  }
+}
+
+/** A full replay: every product, streamed; see the header. */
+async function replayAll(
+  deps: ReplayDeps,
+  pageSize: number,
+  counts: ReplayCounts,
+  errors: ReplayError[],
+  report: () => Promise<void>,
+  shouldStop: () => boolean,
+): Promise<void> {
+  const done = async (page: PageOutcome) => {
+    counts.snapshotsRepaired += page.snapshotsRepaired; // written, whatever became of the cache write
+    if (page.fenced) return; // read again: counted then
+    counts.processed += page.products;
+    counts.errors += page.errors.length;
+    errors.push(...page.errors.slice(0, Math.max(0, MAX_ERRORS - errors.length)));
+    counts.cacheWritten += page.tally.written;
+    counts.cacheRepaired += page.tally.repaired;
+    counts.cacheUnchanged += page.tally.unchanged;
+    counts.cacheNewer += page.tally.newer;
+    await report();
+  };
+  let after: string | null = null;
+  let rounds = 0;
+  for (;;) {
+    const epoch = await epochOf(deps.cache); // before the stream's view is taken: see ProductCache.put
+    const from = after;
+    const result = await streamFrom(deps, from, epoch, pageSize, done, shouldStop);
+    if (result.end !== "fenced") return;
+    // The fence moved: Redis lost data after the events were read. Read them again under the new epoch.
+    after = result.after;
+    rounds = after === from ? rounds + 1 : 1;
+    if (rounds === FENCE_ROUNDS) throw new Error(`the cache fence moved ${FENCE_ROUNDS} times during one page; Redis keeps losing data`);
+    deps.logger.warn({ round: rounds, after }, "the cache fence moved during a replay page; reading the stream again from that page");
+  }
 }
 
 export const emptyCounts = (): ReplayCounts => ({
@@ -143,7 +264,7 @@ export const emptyCounts = (): ReplayCounts => ({
 
 /**
  * Replays every product (ids absent) or the given ones, page by page, reporting after each page.
- * Returns how many of the asked-for ids have no events.
+ * Returns how many of the asked-for ids have no events. Error samples: the first 1,000 (all counted).
  */
 export async function replay(
   deps: ReplayDeps,
@@ -155,24 +276,25 @@ export async function replay(
   const counts = emptyCounts();
   const errors: ReplayError[] = [];
   const only = scope.ids ? [...new Set(scope.ids)] : undefined;
-  const total = await deps.source.countProducts(only);
   let missing = 0;
-  await report(counts, errors, total);
   if (only) {
+    const total = await deps.source.countProducts(only);
+    await report(counts, errors, total);
     for (let i = 0; i < only.length && !shouldStop(); i += pageSize) {
       const page = only.slice(i, i + pageSize);
       missing += page.length - (await replayPage(deps, page, counts, errors));
       await report(counts, errors, total);
     }
-  } else {
-    let after: string | null = null;
-    while (!shouldStop()) {
-      const page = await deps.source.productIdsAfter(after, pageSize);
-      if (page.length === 0) break;
-      await replayPage(deps, page, counts, errors);
-      after = page.at(-1)!;
-      await report(counts, errors, total);
-    }
+    return { counts, errors, total, missing };
   }
+  // Counted while the stream starts (the first report waits for it).
+  let total = 0;
+  const counted = deps.source.countProducts().then((n) => void (total = n));
+  counted.catch(() => {});
+  await replayAll(deps, pageSize, counts, errors, async () => {
+    await counted;
+    await report(counts, errors, total);
+  }, shouldStop);
+  await counted;
   return { counts, errors, total, missing };
 }

@@ -96,6 +96,22 @@ async function spareRedis() {
 
 const entryIn = async (probe: ReturnType<typeof testRedis>, id: string) => decodeEntry(await probe.get(cacheKey(prefix, "catalog", id)));
 
+/**
+ * The store, with a full replay's stream stopping at `gate` once it has read the page that holds
+ * `id` (any page when omitted), before the replay gets that page.
+ */
+function gatedStream(gate: ReturnType<typeof createGate>, id?: string): ReplaySource {
+  return {
+    ...store,
+    async *streamProducts(after, pageSize) {
+      for await (const page of store.streamProducts(after, pageSize)) {
+        if (id === undefined || page.some((p) => p.id === id)) await gate.point();
+        yield page;
+      }
+    },
+  };
+}
+
 /** The outbox's envelopes of a product: what the relay put on the topic, as the consumer receives them. */
 async function backlogOf(id: string): Promise<RawMessage[]> {
   const { rows } = await db.query<{ id: string; payload: string }>("SELECT id::text, payload::text FROM outbox WHERE product_id = $1 ORDER BY id", [id]);
@@ -270,6 +286,65 @@ describe("a replay", () => {
     expect(await s.call("GET", `/products/${id}`)).toMatchObject({ version: 2, cache: "hit" });
   });
 
+  test("in full, reads the stream again from the page whose write met a moved fence, under the new epoch", async () => {
+    const { probe, server } = await spareRedis();
+    const s = await stack(server.url);
+    const id = newId("stream-fence");
+    expect((await s.call("POST", "/products", { id, name: "Pan", priceCents: 1, currency: "EUR" })).status).toBe(201);
+    const pageRead = createGate();
+    const runner = createReplayRunner({ source: gatedStream(pageRead, id), cacheFor: () => s.cache, jobs: createRedisJobStore(s.client, prefix), logger, defaultNamespace: "catalog" });
+    const held = pageRead.arm();
+    const { done } = await runner.start({});
+    await held.reached; // the stream's view holds version 1
+    expect((await s.call("PATCH", `/products/${id}`, { priceCents: 2 })).version).toBe(2);
+    const before = s.cache.epoch();
+    await probe.flushall();
+    await waitFor(() => s.cache.epoch() !== null && s.cache.epoch() !== before, 5000, "the api to find the fence moved");
+    held.release();
+    const job = await done;
+    expect(job).toMatchObject({ status: "completed", errors: 0 });
+    // Version 1 under the new epoch would be servable and older than what was served: the page was read again.
+    expect(await entryIn(probe, id)).toMatchObject({ version: 2, kind: "p", epoch: s.cache.epoch() });
+    expect(await s.call("GET", `/products/${id}`)).toMatchObject({ version: 2, cache: "hit" });
+  });
+
+  test("in full, never writes back what its stream read once a write landed after it: neither the cache entry nor the snapshot row", async () => {
+    const { probe, server } = await spareRedis();
+    const s = await stack(server.url);
+    const id = newId("stream-late");
+    expect((await s.call("POST", "/products", { id, name: "Cup", priceCents: 1, currency: "EUR" })).status).toBe(201);
+    // A wrong snapshot row, so that the replay repairs it with what its view holds (version 1).
+    await db.query("UPDATE product_snapshots SET description = 'tampered' WHERE id = $1", [id]);
+    const pageRead = createGate();
+    const seen: number[] = [];
+    const source: ReplaySource = {
+      ...store,
+      async *streamProducts(after, pageSize) {
+        for await (const page of gatedStream(pageRead, id).streamProducts(after, pageSize)) {
+          for (const p of page) if (p.id === id) seen.push(p.events.length);
+          yield page;
+        }
+      },
+    };
+    const runner = createReplayRunner({ source, cacheFor: () => s.cache, jobs: createRedisJobStore(s.client, prefix), logger, defaultNamespace: "catalog" });
+    const held = pageRead.arm();
+    const { done } = await runner.start({});
+    await held.reached; // the stream read version 1 and the tampered row
+    // A write lands: committed (its row says version 2), cached by the write-through.
+    expect((await s.call("PATCH", `/products/${id}`, { priceCents: 2 })).version).toBe(2);
+    expect(await entryIn(probe, id)).toMatchObject({ version: 2 });
+    held.release();
+    const job = await done;
+    expect(job).toMatchObject({ status: "completed", errors: 0 });
+    expect(seen).toEqual([1]); // the replay worked from version 1
+    expect(job.cacheNewer).toBeGreaterThanOrEqual(1);
+    expect(await entryIn(probe, id)).toMatchObject({ version: 2, kind: "p" });
+    expect(await s.call("GET", `/products/${id}`)).toMatchObject({ version: 2 });
+    const snapshot = await store.loadState(id);
+    expect(snapshot).toMatchObject({ version: 2, priceCents: 2, description: "" });
+    expect(snapshot).toEqual(fold(await store.history(id)));
+  });
+
   test("never rolls a snapshot back: its repair waits for a live write's row lock, then folds the events again", async () => {
     const id = newId("snap");
     const { server } = await spareRedis();
@@ -313,13 +388,7 @@ describe("a full replay whose page is slower than its lock", () => {
     const id = newId("slow");
     expect((await s.call("POST", "/products", { id, name: "Tray", priceCents: 1, currency: "EUR" })).status).toBe(201);
     const slowPage = createGate();
-    const gatedSource: ReplaySource = {
-      ...store,
-      async eventsOf(ids) {
-        await slowPage.point();
-        return store.eventsOf(ids);
-      },
-    };
+    const gatedSource = gatedStream(slowPage);
     const jobs = createRedisJobStore(s.client, prefix);
     const LOCK_TTL = 600;
     const runner = createReplayRunner({ source: gatedSource, cacheFor: () => s.cache, jobs, logger, defaultNamespace: "catalog", lockTtlMs: LOCK_TTL, staleAfterMs: 1500 });
