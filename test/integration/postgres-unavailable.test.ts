@@ -69,3 +69,15 @@ test.each([
   const { next, envelopes } = afterEvents(null, events);
   await expect(createPrismaEventStore(client).append(events, next, envelopes)).rejects.toBeInstanceOf(ServiceUnavailableError);
 });
+
+// The replay's stream opens a connection of its own (src/infra/event-stream.ts): its failures are
+// ServiceUnavailableError too, thrown by the iteration.
+test.each([
+  ["cannot be reached", prisma],
+  ["has no such database", missingDb],
+])("when PostgreSQL %s, the replay's stream throws ServiceUnavailableError", async (_what, client) => {
+  const read = async () => {
+    for await (const _page of createPrismaEventStore(client).streamProducts(null, 10)) throw new Error("a page from nowhere");
+  };
+  await expect(read()).rejects.toBeInstanceOf(ServiceUnavailableError);
+});
