@@ -1,17 +1,40 @@
-// The chaos suite in full: `bun scripts/chaos.ts [--cycles 40] [--between 2]` (after scripts/setup.sh).
-// Kills and restarts the relay, a consumer and an api process, restarts the Kafka broker, restarts
+// The chaos suite in full: `bun scripts/chaos.ts [--cycles 40] [--between 2] [--cluster]` (after
+// scripts/setup.sh).
+// By default (one Kafka broker, one Redis server of its own, two apis, one relay, one consumer per
+// group): kills and restarts the relay, a consumer and an api process, restarts the broker, restarts
 // (and so flushes) Redis and restarts PostgreSQL, and the compound faults (Redis flushed while a
 // consumer has a backlog; Kafka then Redis restarted; replays on a hot product; Redis commands
 // timing out, then the keys expiring; the relay's session terminated), in turn, during a mixed
 // workload, with the consistency checker watching. Prints each cycle and the report; exit code 1
 // on any violation.
+// --cluster: the cluster topology. A three-node Kafka cluster (scripts/kafka-cluster.sh on
+// 19092-19097) and a Redis Cluster of three masters and three replicas (scripts/redis-cluster.sh on
+// 7100-7105), both started for the run and stopped at its end; two apis, a relay and a standby,
+// two consumers per group. Its faults: the leading relay, one consumer of a group and an api killed
+// and restarted; the Kafka node leading the most partitions killed (kill -9) until the others took
+// over, then started again; a Redis master killed until its replica took over, then started again
+// (it rejoins as a replica); PostgreSQL restarted; every Redis master flushed while a consumer
+// group has a backlog; a Kafka node then a Redis master killed; replays on a hot product; every
+// master pausing its clients, then the keys expiring; the relays' sessions terminated.
 // It restarts the machine's PostgreSQL: run it where nothing else needs that server meanwhile.
 import { parseArgs } from "node:util";
 import { runChaos } from "../test/support/chaos.ts";
 
-const { values } = parseArgs({ options: { cycles: { type: "string", default: "40" }, between: { type: "string", default: "2" } } });
+const { values } = parseArgs({
+  options: {
+    cycles: { type: "string", default: "40" },
+    between: { type: "string", default: "2" },
+    cluster: { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
+  },
+});
+if (values.help) {
+  const header = (await Bun.file(import.meta.path).text()).split("\n").filter((l) => l.startsWith("// ") || l === "//");
+  console.log(header.map((l) => l.slice(3)).join("\n"));
+  process.exit(0);
+}
 const started = performance.now();
-const r = await runChaos({ cycles: Number(values.cycles), secondsBetween: Number(values.between), log: (l) => console.log(l) });
+const r = await runChaos({ cycles: Number(values.cycles), secondsBetween: Number(values.between), cluster: values.cluster, log: (l) => console.log(l) });
 const violations = {
   regressions: r.checker.namespaces.reduce((n, x) => n + x.regressions.length, 0),
   stale: r.checker.namespaces.reduce((n, x) => n + x.stale.length, 0),
@@ -25,6 +48,7 @@ const violations = {
 console.log(
   JSON.stringify(
     {
+      topology: values.cluster ? "cluster" : "single",
       seconds: Math.round((performance.now() - started) / 1000),
       cycles: r.cycles.length,
       healedMs: Object.fromEntries(r.cycles.map((c, i) => [`${i + 1}:${c.fault}`, c.healedMs])),

@@ -7,6 +7,7 @@
 #   scripts/kafka-cluster.sh start-node NODE  start one node again
 #   scripts/kafka-cluster.sh create-topic NAME PARTITIONS   (3 replicas, min.insync.replicas=2)
 #   scripts/kafka-cluster.sh leaders TOPIC    "partition leader" lines
+#   scripts/kafka-cluster.sh under-replicated "topic partition" of each partition short of a replica
 #   scripts/kafka-cluster.sh brokers          the bootstrap list (host:port,...)
 # Env: KAFKA_CLUSTER_BASE_PORT (9092): node i listens on BASE+2(i-1) and its controller on the
 #      next port (9092/9093, 9094/9095, 9096/9097); KAFKA_CLUSTER_DIR (.run/kafka-cluster);
@@ -150,6 +151,8 @@ case "${1:-}" in
   create-topic) shift; create_topic "$@" ;;
   leaders) "${TOOL[@]}" org.apache.kafka.tools.TopicCommand --bootstrap-server "$BROKERS" --describe --topic "${2:?topic}" \
       | awk '/Partition:/ { for (i = 1; i <= NF; i++) { if ($i == "Partition:") p = $(i+1); if ($i == "Leader:") l = $(i+1) } print p, l }' ;;
+  under-replicated) "${TOOL[@]}" org.apache.kafka.tools.TopicCommand --bootstrap-server "$BROKERS" --describe --under-replicated-partitions \
+      | awk '/Partition:/ { for (i = 1; i <= NF; i++) { if ($i == "Topic:") t = $(i+1); if ($i == "Partition:") p = $(i+1) } print t, p }' ;;
   brokers) echo "$BROKERS" ;;
-  *) echo "usage: $0 start|stop|status|reset|kill N|start-node N|create-topic NAME PARTITIONS|leaders TOPIC|brokers" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|reset|kill N|start-node N|create-topic NAME PARTITIONS|leaders TOPIC|under-replicated|brokers" >&2; exit 2 ;;
 esac

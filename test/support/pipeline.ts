@@ -5,7 +5,7 @@ import pg from "pg";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { decodeEntry, keyLayout } from "../../src/infra/cache-format.ts";
-import { ensureRedisCluster } from "./redis-cluster.ts";
+import { TEST_REDIS_CLUSTER_NODES, ensureRedisCluster } from "./redis-cluster.ts";
 import { BUN, NODE24, ROOT, spawn, type Proc } from "./processes.ts";
 import { TEST_DATABASE_URL, TEST_REDIS_URL, deleteKeys, uniquePrefix, waitFor } from "./services.ts";
 
@@ -31,7 +31,8 @@ export async function createPipeline(label: string, options: { redisUrl?: string
   const redisUrl = options.redisUrl ?? TEST_REDIS_URL;
   // A Redis Cluster (REDIS_CLUSTER_NODES for every process) instead of one server.
   const clusterNodes = options.redisClusterNodes ?? null;
-  if (clusterNodes) ensureRedisCluster();
+  // The tests' cluster is started on first use; another (the chaos run's own) is its caller's.
+  if (clusterNodes && clusterNodes.join(",") === TEST_REDIS_CLUSTER_NODES.join(",")) ensureRedisCluster();
   // Another Kafka (the three-node cluster): its bootstrap list, and topics with that many replicas.
   const kafkaEnv: Record<string, string> = options.brokers
     ? { KAFKA_BROKERS: options.brokers, KAFKA_REPLICATION_FACTOR: String(options.replicas ?? 1), KAFKA_MIN_INSYNC_REPLICAS: String(Math.min(2, options.replicas ?? 1)) }
