@@ -180,7 +180,8 @@ export async function startConsistencyChecker(opts: CheckerOptions) {
   }
 
   // Reads through the api: a few recently written products per round, each from the next instance.
-  const served = new Map<string, { version: number; at: number }>(); // `${ns}|${id}` → highest version returned, and when
+  // `${ns}|${id}` → highest version returned, when, and by which api and layer (Cache-Status)
+  const served = new Map<string, { version: number; at: number; via: string }>();
   let turn = 0;
   async function readHttp() {
     for (const reader of opts.http ?? []) {
@@ -203,8 +204,15 @@ export async function startConsistencyChecker(opts: CheckerOptions) {
           }
           httpReads.set(reader.namespace, httpReads.get(reader.namespace)! + 1);
           const top = served.get(k);
-          if (top && top.at < started && version < top.version) regressions.get(reader.namespace)!.push(`${k}: served ${top.version}, then ${version} (http ${url})`);
-          if (!top || version > top.version) served.set(k, { version, at: Date.now() });
+          const via = `${url} (${res.headers.get("cache-status")})`;
+          if (top && top.at < started && version < top.version) {
+            const at = (t: number) => new Date(t).toISOString().slice(11, 23);
+            const fault = notes.filter((n) => n.at <= started).at(-1);
+            regressions
+              .get(reader.namespace)!
+              .push(`${k}: served ${top.version} at ${at(top.at)} by ${top.via}, then ${version} asked at ${at(started)} by ${via}; last fault before: ${fault ? `${fault.label} at ${at(fault.at)}` : "none"}`);
+          }
+          if (!top || version > top.version) served.set(k, { version, at: Date.now(), via });
         } catch {
           // the instance is restarting, or PostgreSQL is: nothing was served
         }
