@@ -1,28 +1,55 @@
-// Replay rate: products per second rebuilt from the event store into an empty cache.
-//   bun bench/replay.ts [--products 100000] [--events 5] [--page-size 500]
-// Seeds a database of its own (bench/lib/seed.ts: products × events, snapshots matching), starts a Redis server of its own (empty), then runs the replay job exactly as
-// POST /admin/replay and `bun run replay` do. Prints a table and writes bench/results/*.json.
-import { mkdirSync, writeFileSync } from "node:fs";
-import os from "node:os";
+// Replay rate against the speed of reading the events, in the same run.
+//   bun bench/replay.ts [--products 100000] [--events 5] [--page-size 1000] [--rounds 1] [--aof]
+// Seeds a database of its own (bench/lib/seed.ts: products × events, snapshots matching), starts a
+// Redis server of its own (empty), then per round:
+//   floor   one streaming query reading every event in product order (the replay's own query and
+//           cursor, src/infra/event-stream.ts), every column left as text, nothing done with the rows;
+//   replay  the replay job exactly as POST /admin/replay and `bun run replay` run it, into an empty
+//           namespace (a new one each round), with this process's RSS sampled every 20 ms.
+// Prints a table (products/s of both, and replay/floor) and writes bench/results/replay-*.json.
 import { parseArgs } from "node:util";
 import pg from "pg";
 import pino from "pino";
+import { EVENTS_IN_PRODUCT_ORDER, FETCH_ROWS } from "../src/infra/event-stream.ts";
 import { createPrismaClient, createPrismaEventStore } from "../src/infra/prisma-event-store.ts";
 import { createRedisCache, createRedisClient } from "../src/infra/redis-cache.ts";
 import { createRedisJobStore } from "../src/infra/redis-jobs.ts";
 import { createReplayRunner } from "../src/usecases/replay-jobs.ts";
 import { startSpareRedis } from "../test/support/spare-redis.ts";
-import { seedProducts } from "./lib/seed.ts";
 import { TEST_DATABASE_URL } from "../test/support/services.ts";
+import { seedProducts } from "./lib/seed.ts";
+import { machine, writeResult } from "./lib/stack.ts";
 
-const { values: args } = parseArgs({
-  options: { products: { type: "string", default: "100000" }, events: { type: "string", default: "5" }, "page-size": { type: "string", default: "500" } },
+const { values: args, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    products: { type: "string", default: "100000" },
+    events: { type: "string", default: "5" },
+    "page-size": { type: "string", default: "1000" },
+    rounds: { type: "string", default: "1" },
+    aof: { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
+  },
 });
+if (args.help || positionals.length) {
+  console.log(`bun bench/replay.ts [options]: a full replay into an empty cache, against one streaming read of the same events
+  --products N    products to seed (default 100000)
+  --events N      events per product (default 5)
+  --page-size N   products per replay page (default 1000, as bun run replay and the api)
+  --rounds N      floor and replay this many times, each replay into a new empty namespace (default 1)
+  --aof           run the bench's Redis with appendonly yes, appendfsync always (default: no persistence,
+                  as scripts/services.sh and docker-compose.yml run Redis)
+Needs PostgreSQL (TEST_DATABASE_URL's server) and redis-server. Run under flock /tmp/e2e.lock on a shared machine.`);
+  process.exit(args.help ? 0 : 2);
+}
 const PRODUCTS = Number(args.products);
 const EVENTS = Number(args.events);
+const PAGE_SIZE = Number(args["page-size"]);
+const ROUNDS = Number(args.rounds);
 const database = `catalog_bench_replay_${Date.now().toString(36)}`;
 const url = TEST_DATABASE_URL.replace(/\/[^/?]+(\?|$)/, `/${database}$1`);
 const adminUrl = TEST_DATABASE_URL.replace(/\/[^/?]+(\?|$)/, "/postgres$1");
+const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
 
 const migrate = Bun.spawn([process.execPath, "scripts/migrate.ts", "deploy"], { env: { ...process.env, DATABASE_URL: url }, stdout: "ignore", stderr: "inherit" });
 if ((await migrate.exited) !== 0) throw new Error("migration failed");
@@ -31,7 +58,26 @@ const seedStarted = performance.now();
 await seedProducts(url, PRODUCTS, EVENTS);
 const seedSeconds = (performance.now() - seedStarted) / 1000;
 
-const redisServer = await startSpareRedis();
+const asText = { getTypeParser: () => (value: string) => value };
+/** The floor: the replay's query through a cursor on a connection of its own, rows fetched and dropped. */
+async function floor(): Promise<{ rows: number; seconds: number }> {
+  const started = performance.now();
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  await client.query({ text: `DECLARE floor NO SCROLL CURSOR FOR ${EVENTS_IN_PRODUCT_ORDER}`, values: [""] });
+  let rows = 0;
+  for (;;) {
+    const batch = await client.query({ text: `FETCH ${FETCH_ROWS} FROM floor`, rowMode: "array", types: asText });
+    rows += batch.rows.length;
+    if (batch.rows.length < FETCH_ROWS) break;
+  }
+  await client.query("COMMIT");
+  await client.end();
+  return { rows, seconds: (performance.now() - started) / 1000 };
+}
+
+const redisServer = await startSpareRedis({ persistent: args.aof });
 const prisma = createPrismaClient(url, 4);
 const redis = createRedisClient(redisServer.url, 5000, { enableOfflineQueue: true });
 const logger = pino({ level: "warn" });
@@ -41,36 +87,52 @@ const runner = createReplayRunner({
   jobs: createRedisJobStore(redis, "bench"),
   logger,
   defaultNamespace: "catalog",
-  pageSize: Number(args["page-size"]),
+  pageSize: PAGE_SIZE,
 });
 
 try {
-  const started = performance.now();
-  const { done } = await runner.start({});
-  const job = await done;
-  const seconds = (performance.now() - started) / 1000;
-  const keys = await redis.dbsize();
-  const result = {
-    products: PRODUCTS,
-    eventsPerProduct: EVENTS,
-    pageSize: Number(args["page-size"]),
-    status: job.status,
-    processed: job.processed,
-    cacheWritten: job.cacheWritten,
-    snapshotsRepaired: job.snapshotsRepaired,
-    errors: job.errors,
-    cacheKeys: keys,
-    seconds: Number(seconds.toFixed(2)),
-    productsPerSecond: Math.round(job.processed / seconds),
-    eventsPerSecond: Math.round((job.processed * EVENTS) / seconds),
-  };
-  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}`;
-  console.log(`\nreplay into an empty cache, ${new Date().toISOString()}, ${machine} (seeding took ${seedSeconds.toFixed(1)} s)`);
-  console.table([result]);
-  if (job.status !== "completed" || job.processed !== PRODUCTS || keys < PRODUCTS) throw new Error(`replay incomplete: ${JSON.stringify(job)}`);
-  mkdirSync("bench/results", { recursive: true });
-  const file = `bench/results/replay-${new Date().toISOString().replace(/[:.]/g, "-")}.json`;
-  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), machine, result }, null, 2));
+  const rounds = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    const read = await floor();
+    if (read.rows !== PRODUCTS * EVENTS) throw new Error(`the floor read ${read.rows} events, not ${PRODUCTS * EVENTS}`);
+    const namespace = `catalog${round}`;
+    const keysBefore = await redis.dbsize();
+    Bun.gc(true);
+    const rssBefore = process.memoryUsage.rss();
+    let rssPeak = rssBefore;
+    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage.rss())), 20);
+    const started = performance.now();
+    let reports = 0;
+    const { done } = await runner.start({ namespace }, () => void reports++);
+    const job = await done;
+    const seconds = (performance.now() - started) / 1000;
+    clearInterval(sampler);
+    rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
+    const keys = (await redis.dbsize()) - keysBefore; // the entries, the namespace's fence and its sequence
+    if (job.status !== "completed" || job.processed !== PRODUCTS || job.cacheWritten !== PRODUCTS || keys < PRODUCTS) {
+      throw new Error(`replay incomplete (${keys} keys): ${JSON.stringify(job)}`);
+    }
+    const floorRate = Math.round(PRODUCTS / read.seconds);
+    const replayRate = Math.round(PRODUCTS / seconds);
+    rounds.push({
+      round,
+      floorSeconds: Number(read.seconds.toFixed(2)),
+      floorProductsPerSecond: floorRate,
+      replaySeconds: Number(seconds.toFixed(2)),
+      replayProductsPerSecond: replayRate,
+      ratio: Number((replayRate / floorRate).toFixed(2)),
+      replayEventsPerSecond: Math.round((PRODUCTS * EVENTS) / seconds),
+      progressReports: reports,
+      rssBeforeMB: mb(rssBefore),
+      rssPeakMB: mb(rssPeak),
+    });
+  }
+  console.log(
+    `\nreplay into an empty cache against the floor (one cursor over the same events, rows dropped), ${new Date().toISOString()}, ${machine()}\n` +
+      `${PRODUCTS} products × ${EVENTS} events, page size ${PAGE_SIZE}, Redis ${args.aof ? "appendfsync always" : "without persistence"}; seeding took ${seedSeconds.toFixed(1)} s`,
+  );
+  console.table(rounds);
+  const file = writeResult("replay", { products: PRODUCTS, eventsPerProduct: EVENTS, pageSize: PAGE_SIZE, fetchRows: FETCH_ROWS, aof: args.aof, rounds });
   console.log(`wrote ${file}`);
 } finally {
   redis.disconnect();

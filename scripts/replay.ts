@@ -17,7 +17,7 @@ import { createReplayRunner } from "../src/usecases/replay-jobs.ts";
 let args;
 try {
   args = parseArgs({
-    options: { ids: { type: "string" }, namespace: { type: "string" }, "page-size": { type: "string", default: "500" }, quiet: { type: "boolean", default: false } },
+    options: { ids: { type: "string" }, namespace: { type: "string" }, "page-size": { type: "string", default: "1000" }, quiet: { type: "boolean", default: false } },
   }).values;
 } catch (err) {
   console.error(`replay: ${(err as Error).message}\nusage: bun run replay [-- --ids a,b,c] [--namespace NAME] [--page-size N] [--quiet]`);

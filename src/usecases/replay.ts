@@ -272,7 +272,7 @@ export async function replay(
   report: (counts: ReplayCounts, errors: readonly ReplayError[], total: number) => Promise<void> | void,
   shouldStop: () => boolean = () => false,
 ): Promise<{ counts: ReplayCounts; errors: ReplayError[]; total: number; missing: number }> {
-  const pageSize = scope.pageSize ?? 500;
+  const pageSize = scope.pageSize ?? 1000;
   const counts = emptyCounts();
   const errors: ReplayError[] = [];
   const only = scope.ids ? [...new Set(scope.ids)] : undefined;
