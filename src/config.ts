@@ -64,7 +64,7 @@ const cacheKeys = (env: Env) => ({
 });
 /** The near cache (L1) of a reading process: bounded, versioned, kept right by the change feed. */
 const nearCache = (env: Env) => ({
-  enabled: bool(env, "L1_ENABLED", true),
+  enabled: bool(env, "L1_ENABLED", false),
   maxEntries: int(env, "L1_MAX_ENTRIES", 100_000, 1, 100_000_000),
   maxBytes: int(env, "L1_MAX_BYTES", 64 * 1024 * 1024, 1024, 64 * 1024 * 1024 * 1024),
   /** An entry older than this is read again from Redis, whatever the feed says. */
