@@ -5,7 +5,8 @@
 //   floor   one streaming query reading every event in product order (the replay's own query and
 //           cursor, src/infra/event-stream.ts), every column left as text, nothing done with the rows;
 //   replay  the replay job exactly as POST /admin/replay and `bun run replay` run it, into an empty
-//           namespace (a new one each round), with this process's RSS sampled every 20 ms.
+//           namespace (a new one each round), with this process's RSS sampled every 20 ms and the
+//           CPU it took: this process (the replay), Redis (INFO cpu), and how busy all cores were.
 // Prints a table (products/s of both, and replay/floor) and writes bench/results/replay-*.json.
 import { parseArgs } from "node:util";
 import pg from "pg";
@@ -17,6 +18,7 @@ import { createRedisJobStore } from "../src/infra/redis-jobs.ts";
 import { createReplayRunner } from "../src/usecases/replay-jobs.ts";
 import { startSpareRedis } from "../test/support/spare-redis.ts";
 import { TEST_DATABASE_URL } from "../test/support/services.ts";
+import { cpuMeter } from "./lib/cpu.ts";
 import { seedProducts } from "./lib/seed.ts";
 import { machine, writeResult } from "./lib/stack.ts";
 
@@ -78,6 +80,11 @@ async function floor(): Promise<{ rows: number; seconds: number }> {
 }
 
 const redisServer = await startSpareRedis({ persistent: args.aof });
+/** CPU seconds the Redis server has used (user + system). */
+async function redisCpuSeconds(): Promise<number> {
+  const info = await redis.info("cpu");
+  return Number(/used_cpu_user:([\d.]+)/.exec(info)![1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)![1]);
+}
 const prisma = createPrismaClient(url, 4);
 const redis = createRedisClient(redisServer.url, 5000, { enableOfflineQueue: true });
 const logger = pino({ level: "warn" });
@@ -101,11 +108,15 @@ try {
     const rssBefore = process.memoryUsage.rss();
     let rssPeak = rssBefore;
     const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage.rss())), 20);
+    const redisCpu0 = await redisCpuSeconds();
+    const meter = cpuMeter({ replay: process.pid });
     const started = performance.now();
     let reports = 0;
     const { done } = await runner.start({ namespace }, () => void reports++);
     const job = await done;
     const seconds = (performance.now() - started) / 1000;
+    const cpu = meter.stop();
+    const redisCpu = (await redisCpuSeconds()) - redisCpu0;
     clearInterval(sampler);
     rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
     const keys = (await redis.dbsize()) - keysBefore; // the entries, the namespace's fence and its sequence
@@ -123,6 +134,9 @@ try {
       ratio: Number((replayRate / floorRate).toFixed(2)),
       replayEventsPerSecond: Math.round((PRODUCTS * EVENTS) / seconds),
       progressReports: reports,
+      replayCpuSeconds: Number((cpu.cores.replay! * seconds).toFixed(2)),
+      redisCpuSeconds: Number(redisCpu.toFixed(2)),
+      coresBusy: `${Math.round(cpu.busy * 100)} %`,
       rssBeforeMB: mb(rssBefore),
       rssPeakMB: mb(rssPeak),
     });
