@@ -3,9 +3,9 @@
 // NOTIFY that wakes the relay, sent after the commit and coalesced across writes.
 //
 // Why not Prisma's own calls: the Prisma batch transaction this replaces took six statements and
-// their round trips (BEGIN, three writes, the NOTIFY, COMMIT), and the api's process spent 1.1 ms
-// of CPU per write (the snapshot's read included); the one call takes one round trip and 0.26 ms
-// through Prisma's $queryRawUnsafe, 0.17 ms straight on pg (bench/append-cost.ts, 2026-11-29; see
+// their round trips (BEGIN, three writes, the NOTIFY, COMMIT), and the api's process spent 1.2 ms
+// of CPU per write (the snapshot's read included); the one call takes one round trip and 0.29 ms
+// through Prisma's $queryRawUnsafe, 0.19 ms straight on pg (bench/append-cost.ts, 2026-11-29; see
 // docs/BENCHMARKS.md, "Writes").
 //
 // Why the NOTIFY is not in the transaction: PostgreSQL serializes the commits of every transaction
