@@ -1,7 +1,8 @@
 // The Redis adapter of ProductCache: one string key per product and namespace, written only through
-// lua/cas-set-3.lua, and a fence (lua/fence-1.lua): one key per namespace on a single server, one
-// per bucket of the namespace on a Redis Cluster, where a script's keys must share a slot. The
-// formats and the key layout are in cache-format.ts.
+// the compare-and-set rules of lua/cas-rules.lua (lua/cas-set-3.lua for one entry, lua/cas-set-many-n.lua
+// for a batch of "set" entries under one fence), and a fence (lua/fence-1.lua): one key per
+// namespace on a single server, one per bucket of the namespace on a Redis Cluster, where a
+// script's keys must share a slot. The formats and the key layout are in cache-format.ts.
 //
 // The fence: this process serves and "set"s only under the epoch it verified last. It verifies at
 // start, after every reconnect and whenever a Cluster node's connection ends (before the
@@ -17,8 +18,12 @@ export { cacheKey, leaseKey } from "./cache-format.ts";
 
 // node:fs rather than Bun.file: the consumers load this module on Node.
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}`, import.meta.url), "utf8");
-const SCRIPTS = {
-  casSet: { keys: 3, source: lua("cas-set-3.lua") },
+/** The compare-and-set rules (local Lua functions), put in front of every script that writes an entry. */
+const CAS_RULES = lua("cas-rules.lua");
+/** The scripts as sent to Redis; `keys` undefined: the number of keys is the first argument. */
+export const CACHE_SCRIPTS: Record<string, { keys?: number; source: string }> = {
+  casSet: { keys: 3, source: CAS_RULES + lua("cas-set-3.lua") },
+  casSetMany: { source: CAS_RULES + lua("cas-set-many-n.lua") },
   replaceIfEqual: { keys: 3, source: lua("replace-if-equal-3.lua") },
   fenceVerify: { keys: 1, source: lua("fence-1.lua") },
   releaseLease: { keys: 1, source: lua("release-lease-1.lua") },
@@ -32,6 +37,8 @@ type CasReply = [number, number, string];
 type FenceReply = [string, number, string, number];
 type CasRedis = RedisClient & {
   casSet(key: string, fence: string, sequence: string, version: number, kind: string, payload: string, ttlMs: number, mode: string, epoch: string, channel: string): Promise<CasReply>;
+  /** cas-set-many-n.lua: numKeys, fence, sequence, the entries' keys, epoch, channel, TTLs, then version, kind, payload per entry. */
+  casSetMany(...args: (string | number)[]): Promise<(string | number)[]>;
   replaceIfEqual(key: string, fence: string, sequence: string, expected: string, version: number, kind: string, payload: string, ttlMs: number, epoch: string, channel: string): Promise<number>;
   fenceVerify(fence: string, op: "check" | "arm" | "raise", floor: string): Promise<FenceReply>;
   releaseLease(key: string, token: string): Promise<number>;
@@ -45,7 +52,15 @@ export type RedisCacheOptions = {
   fenceCheckMs?: number;
   /** Lifetime of a "no such product" entry (default 30 s). */
   negativeTtlSeconds?: number;
+  /** Entries per call of cas-set-many-n.lua in putMany (default PUT_BATCH). */
+  putBatch?: number;
 };
+
+/**
+ * Entries per compare-and-set call in putMany: a call holds Redis for its entries (about 5 µs
+ * each), and fewer calls cost the client less (docs/BENCHMARKS.md, "Replay rate").
+ */
+export const PUT_BATCH = 250;
 
 /** Where Redis is: a URL, or (REDIS_CLUSTER_NODES) the seed nodes of a Redis Cluster. */
 export type RedisTarget = { redisUrl: string; redisClusterNodes?: readonly string[] | null };
@@ -142,9 +157,9 @@ export function createRedisCache(client: RedisClient, options: RedisCacheOptions
 
 function build(client: RedisClient, options: RedisCacheOptions): ProductCache {
   // defineCommand registers a script once and sends it by SHA (EVALSHA, reloaded on NOSCRIPT).
-  for (const [name, { keys, source }] of Object.entries(SCRIPTS)) {
+  for (const [name, { keys, source }] of Object.entries(CACHE_SCRIPTS)) {
     if (typeof (client as unknown as Record<string, unknown>)[name] !== "function") {
-      client.defineCommand(name, { numberOfKeys: keys, lua: source });
+      client.defineCommand(name, keys === undefined ? { lua: source } : { numberOfKeys: keys, lua: source });
     }
   }
   const redis = client as unknown as CasRedis;
@@ -262,6 +277,54 @@ function build(client: RedisClient, options: RedisCacheOptions): ProductCache {
   const cas = (id: string, e: CacheEntry, mode: "set" | "advance" | "mark", writerEpoch = "") =>
     redis.casSet(key(id), fenceOf(id), layout.sequenceOf(fenceOf(id)), e.version, e.kind, e.payload, ttlOf(e), mode, writerEpoch, layout.channel);
 
+  const putBatch = Math.max(1, options.putBatch ?? PUT_BATCH);
+  /**
+   * "set" for many entries: one cas-set-many-n.lua call per fence (one on a single server, one per
+   * bucket on a Cluster) and per `putBatch` entries, all sent at once; `replies[i]` gets entry i's.
+   * Entries of one id stay in their order (same bucket, same call or calls sent in order).
+   */
+  async function setMany(items: readonly { id: string; entry: CacheEntry }[], writerEpoch: string): Promise<CasReply[]> {
+    const replies: CasReply[] = new Array(items.length);
+    const calls: Promise<void>[] = [];
+    const send = (fence: string, idx: readonly number[] | null, from: number, to: number) => {
+      const count = to - from;
+      const keys: string[] = new Array(count);
+      const args: (string | number)[] = [count + 2, fence, layout.sequenceOf(fence)];
+      const tail: (string | number)[] = [writerEpoch, layout.channel, ttlMs, negativeTtlMs];
+      for (let j = 0; j < count; j++) {
+        const { id, entry } = items[idx ? idx[from + j]! : from + j]!;
+        keys[j] = key(id);
+        tail.push(entry.version, entry.kind, entry.payload);
+      }
+      calls.push(
+        redis.casSetMany(...args, ...keys, ...tail).then((reply) => {
+          const epochNow = String(reply[0]);
+          const fenced = reply.length === 2;
+          for (let j = 0; j < count; j++) {
+            const at = idx ? idx[from + j]! : from + j;
+            replies[at] = fenced ? [2, 0, epochNow] : [reply[1 + 2 * j] as number, reply[2 + 2 * j] as number, epochNow];
+          }
+        }),
+      );
+    };
+    if (layout.fences.length === 1) {
+      for (let from = 0; from < items.length; from += putBatch) send(layout.fences[0]!, null, from, Math.min(items.length, from + putBatch));
+    } else {
+      const byBucket = new Map<number, number[]>();
+      items.forEach(({ id }, i) => {
+        const b = layout.bucketOf(id);
+        const list = byBucket.get(b);
+        if (list) list.push(i);
+        else byBucket.set(b, [i]);
+      });
+      for (const [b, idx] of byBucket) {
+        for (let from = 0; from < idx.length; from += putBatch) send(layout.fences[b]!, idx, from, Math.min(idx.length, from + putBatch));
+      }
+    }
+    await Promise.all(calls);
+    return replies;
+  }
+
   return {
     epoch: () => epoch,
     whenReady(timeoutMs) {
@@ -305,8 +368,8 @@ function build(client: RedisClient, options: RedisCacheOptions): ProductCache {
     },
     async putMany(items, writerEpoch) {
       usable();
-      // Sent at once: one round trip with auto-pipelining (one server), one per command on a Cluster.
-      return afterWrite(await Promise.all(items.map(({ id, entry }) => cas(id, entry, "set", writerEpoch))));
+      if (items.length === 0) return [];
+      return afterWrite(await setMany(items, writerEpoch));
     },
     async advance(items) {
       usable();

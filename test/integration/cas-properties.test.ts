@@ -1,7 +1,9 @@
-// Property tests of the compare-and-set script on the real Redis: for any sequence of writes in
+// Property tests of the compare-and-set scripts on the real Redis: for any sequence of writes in
 // the three modes, interleaved with losses of Redis data (the fence moves, entries vanish), the
-// script agrees step by step with a model of its rules; and concurrent writers end at the highest
-// version.
+// scripts agree step by step with a model of their rules (cas-set-3.lua one entry at a time;
+// cas-set-many-n.lua in batches, ids repeated, outcomes mixed, each batch split over calls); a
+// batch announces each change with consecutive sequence numbers; and concurrent writers end at
+// the highest version.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { cacheKey, fenceKey } from "../../src/infra/cache-format.ts";
@@ -12,8 +14,10 @@ import { deleteKeys, testRedis, uniquePrefix, waitFor } from "../support/service
 const prefix = uniquePrefix("casprop");
 const clients = [testRedis(), testRedis(), testRedis()];
 const caches = clients.map((c) => createRedisCache(c, { keyPrefix: prefix, namespace: "p", ttlSeconds: 60 }));
+// Namespace "b": putMany in calls of 3 entries, so most batches span several script calls.
+const batched = createRedisCache(clients[0]!, { keyPrefix: prefix, namespace: "b", ttlSeconds: 60, putBatch: 3 });
 beforeAll(async () => {
-  for (const c of caches) expect(await c.whenReady(5000)).toBe(true);
+  for (const c of [...caches, batched]) expect(await c.whenReady(5000)).toBe(true);
 });
 afterAll(async () => {
   await deleteKeys(clients[0]!, prefix);
@@ -50,6 +54,30 @@ function model(current: StoredEntry | null, fence: string, mode: "set" | "advanc
   return { entry: { ...wanted, epoch: fence }, outcome: "stored" };
 }
 
+/** What the key holds after a result, as the scripts answer it: 0 when fenced. */
+const versionAfter = (outcome: WriteOutcome, before: StoredEntry | null, entry: CacheEntry) =>
+  outcome === "fenced" ? 0 : outcome === "older" ? before!.version : entry.version;
+
+type BatchOp =
+  | { op: "batch"; items: { id: string; entry: CacheEntry }[]; staleEpoch: boolean }
+  | { op: "advance"; id: string; entry: CacheEntry }
+  | { op: "mark"; id: string; version: number }
+  | { op: "lose"; entry: boolean };
+const batchIds = ["x", "y", "z"];
+const batchOpArb: fc.Arbitrary<BatchOp> = fc.oneof(
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      op: fc.constant("batch" as const),
+      items: fc.array(fc.record({ id: fc.constantFrom(...batchIds), entry: entryArb }), { minLength: 1, maxLength: 10 }),
+      staleEpoch: fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+    }),
+  },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant("advance" as const), id: fc.constantFrom(...batchIds), entry: entryArb }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant("mark" as const), id: fc.constantFrom(...batchIds), version: fc.integer({ min: 1, max: 15 }) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("lose" as const), entry: fc.boolean() }) },
+);
+
 let n = 0;
 describe("compare-and-set, for any sequence of writes and losses", () => {
   test("applied one by one, it agrees with the model at every step", async () => {
@@ -81,6 +109,87 @@ describe("compare-and-set, for any sequence of writes and losses", () => {
       }),
       { numRuns: 120 },
     );
+  });
+
+  test("in batches (putMany: cas-set-many-n.lua, 3 entries a call), ids repeated and outcomes mixed, it agrees with the model entry by entry", async () => {
+    const cache = batched;
+    await fc.assert(
+      fc.asyncProperty(fc.array(batchOpArb, { minLength: 1, maxLength: 15 }), async (ops) => {
+        const run = ++n;
+        const key = (id: string) => `${id}${run}`;
+        const expected = new Map<string, StoredEntry | null>(batchIds.map((id) => [id, null]));
+        let previousEpoch = "none";
+        for (const o of ops) {
+          const fence = cache.epoch()!;
+          if (o.op === "lose") {
+            if (o.entry) for (const id of batchIds) (await clients[0]!.del(cacheKey(prefix, "b", key(id))), expected.set(id, null));
+            await clients[0]!.del(fenceKey(prefix, "b"));
+            await cache.mark([{ id: "probe", version: 1 }]);
+            await waitFor(() => cache.epoch() !== null && cache.epoch() !== fence, 5000, "a new epoch");
+            previousEpoch = fence;
+            continue;
+          }
+          if (o.op === "batch") {
+            const writerEpoch = o.staleEpoch ? previousEpoch : fence;
+            const results = await cache.putMany(o.items.map(({ id, entry }) => ({ id: key(id), entry })), writerEpoch);
+            const want = o.items.map(({ id, entry }) => {
+              const before = expected.get(id)!;
+              const next = model(before, fence, "set", entry, writerEpoch);
+              expected.set(id, next.entry);
+              return { applied: next.outcome === "stored", version: versionAfter(next.outcome, before, entry), outcome: next.outcome };
+            });
+            expect(results).toEqual(want);
+          } else {
+            const entry: CacheEntry = o.op === "mark" ? { version: o.version, kind: "m", payload: "" } : o.entry;
+            const [result] = o.op === "advance" ? await cache.advance([{ id: key(o.id), entry }]) : await cache.mark([{ id: key(o.id), version: o.version }]);
+            const next = model(expected.get(o.id)!, fence, o.op, entry, "");
+            expect(result!.outcome).toBe(next.outcome);
+            expected.set(o.id, next.entry);
+          }
+          expect(await cache.getMany(batchIds.map(key))).toEqual(batchIds.map((id) => expected.get(id)!));
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  test("a batch announces every change it made, in order, with consecutive sequence numbers, and nothing else", async () => {
+    const sub = testRedis();
+    const messages: string[] = [];
+    const channel = `${prefix}:b:changes`;
+    await sub.subscribe(channel);
+    sub.on("message", (_c, m) => messages.push(m));
+    const epoch = batched.epoch()!;
+    const seqKey = `${fenceKey(prefix, "b")}:seq`;
+    await batched.putMany([{ id: "s1", entry: { version: 5, kind: "p", payload: "{}" } }], epoch);
+    await waitFor(() => messages.length === 1, 5000, "the first change");
+    const start = Number(messages[0]!.split("|")[1]);
+    // s1 is at 5: its older write is refused; s2 goes 1 then 2; s3 is a tombstone; 7 entries over 3 calls.
+    const items: { id: string; entry: CacheEntry }[] = [
+      { id: "s1", entry: { version: 4, kind: "p", payload: "{}" } },
+      { id: "s2", entry: { version: 1, kind: "p", payload: "{}" } },
+      { id: "s2", entry: { version: 2, kind: "p", payload: "{}" } },
+      { id: "s2", entry: { version: 2, kind: "p", payload: "{}" } },
+      { id: "s3", entry: { version: 3, kind: "t", payload: "" } },
+      { id: "s1", entry: { version: 6, kind: "p", payload: "{}" } },
+      { id: "s4", entry: { version: 0, kind: "n", payload: "" } },
+    ];
+    const results = await batched.putMany(items, epoch);
+    expect(results.map((r) => r.outcome)).toEqual(["older", "stored", "stored", "older", "stored", "stored", "stored"]);
+    await waitFor(() => messages.length === 6, 5000, "five more changes");
+    await Bun.sleep(50);
+    const k = (id: string) => cacheKey(prefix, "b", id);
+    expect(messages.slice(1)).toEqual([
+      `${seqKey}|${start + 1}|1|p|${k("s2")}`,
+      `${seqKey}|${start + 2}|2|p|${k("s2")}`,
+      `${seqKey}|${start + 3}|3|t|${k("s3")}`,
+      `${seqKey}|${start + 4}|6|p|${k("s1")}`,
+      `${seqKey}|${start + 5}|0|n|${k("s4")}`,
+    ]);
+    expect(Number(await clients[0]!.get(seqKey))).toBe(start + 5);
+    expect(await clients[0]!.pttl(k("s4"))).toBeLessThanOrEqual(30_000); // the negative TTL for "n"
+    expect(await clients[0]!.pttl(k("s3"))).toBeGreaterThan(30_000);
+    sub.disconnect();
   });
 
   test("sent concurrently from three clients under one epoch, it ends at the highest version, with data over a marker", async () => {

@@ -2,11 +2,12 @@
 // forward; a "set" lands only under the fence epoch its writer learnt; a consumer's state lands
 // only over real data of the current epoch; a moved fence retires every entry written before.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import Redis from "ioredis";
 import { decodeEntry, decodeFence, encodeEntry, fenceKey } from "../../src/infra/cache-format.ts";
 import { createRedisCache } from "../../src/infra/redis-cache.ts";
 import { isServable } from "../../src/usecases/cache-entry.ts";
 import type { CacheEntry } from "../../src/usecases/ports.ts";
-import { deleteKeys, testRedis, uniquePrefix, waitFor } from "../support/services.ts";
+import { deleteKeys, TEST_REDIS_URL, testRedis, uniquePrefix, waitFor } from "../support/services.ts";
 
 const redis = testRedis();
 const prefix = uniquePrefix("cas");
@@ -197,5 +198,76 @@ describe("the entry format", () => {
     expect(decodeEntry("7|t|-|")).toEqual({ version: 7, kind: "t", epoch: "-", payload: "" });
     expect(encodeEntry({ version: 7, kind: "m", epoch: "k3", payload: "" })).toBe("7|m|k3|");
     for (const bad of [null, "", "x|p|k|", "7|q|k|", "7p|", "|p|k|", "0|p|k|", '7|p|{"a":1}', "7|p|K3|"]) expect(decodeEntry(bad)).toBeNull();
+  });
+});
+
+describe("putMany: batches of entries under one fence (cas-set-many-n.lua)", () => {
+  /**
+   * A second adapter on a client of its own, 2 entries a call, whose calls after the first wait
+   * for `between`, run once after the first call was sent: another writer, or a loss of the
+   * fence, lands between two calls of one putMany.
+   */
+  async function batchedWith(between: () => Promise<void>) {
+    // Without auto-pipelining: ioredis's pipelines call the client's command methods, which are patched here.
+    const client = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
+    const batched = createRedisCache(client, { keyPrefix: prefix, namespace: "catalog", ttlSeconds: 60, putBatch: 2 });
+    expect(await batched.whenReady(5000)).toBe(true);
+    const own = client as unknown as { casSetMany: (...args: unknown[]) => Promise<unknown> };
+    const send = own.casSetMany.bind(client);
+    let calls = 0;
+    let landed: Promise<void> | null = null;
+    own.casSetMany = async (...args: unknown[]) => {
+      // Every call after the first waits until `between` is done (the calls are issued together).
+      if (++calls > 1) await (landed ??= between());
+      return send(...args);
+    };
+    return { batched, client, calls: () => calls };
+  }
+
+  test("a newer version written between two calls of one batch is not overwritten; the rest are stored", async () => {
+    const [a, b, c, d] = [newId(), newId(), newId(), newId()];
+    const { batched, client, calls } = await batchedWith(async () => {
+      expect(await cache.put(c, product(9), epoch)).toEqual(ok(9));
+    });
+    const results = await batched.putMany([{ id: a, entry: product(3) }, { id: b, entry: product(3) }, { id: c, entry: product(3) }, { id: d, entry: product(3) }], epoch);
+    client.disconnect();
+    expect(calls()).toBe(2);
+    expect(results).toEqual([ok(3), ok(3), older(9), ok(3)]);
+    expect(await cache.get(c)).toEqual(stored(product(9)));
+    expect(await cache.get(d)).toEqual(stored(product(3)));
+  });
+
+  test("a fence moved between two calls of one batch: the calls after it are fenced and write nothing", async () => {
+    const [a, b, c, d, e] = [newId(), newId(), newId(), newId(), newId()];
+    const before = epoch;
+    const { batched, client } = await batchedWith(async () => {
+      await redis.set(fenceKey(prefix, "catalog"), `${before}|0123456789abcdef0123456789abcdef01234567`); // armed on another server
+    });
+    const results = await batched.putMany([a, b, c, d, e].map((id) => ({ id, entry: product(2) })), before);
+    client.disconnect();
+    const fenced = { applied: false, version: 0, outcome: "fenced" };
+    expect(results).toEqual([ok(2), ok(2), fenced, fenced, fenced]);
+    for (const id of [c, d, e]) expect(await redis.get(key(id))).toBeNull();
+    expect(await cache.get(a)).toEqual(stored(product(2), before));
+    // The adapters learn the new epoch; a batch under it is stored again.
+    await cache.mark([{ id: "fence-probe", version: 1 }]);
+    epoch = await waitFor(() => (cache.epoch() !== before ? cache.epoch() : null), 5000, "the new epoch");
+    expect(await cache.putMany([c, d].map((id) => ({ id, entry: product(2) })), epoch)).toEqual([ok(2), ok(2)]);
+  });
+
+  test("a writer whose epoch is not the fence's is refused for the whole batch", async () => {
+    const ids = [newId(), newId(), newId()];
+    expect(await cache.putMany(ids.map((id) => ({ id, entry: product(1) })), "zzz")).toEqual(ids.map(() => ({ applied: false, version: 0, outcome: "fenced" })));
+    for (const id of ids) expect(await redis.get(key(id))).toBeNull();
+  });
+
+  test("1,000 entries in one putMany (4 calls by default) each get their own answer, in order", async () => {
+    const ids = Array.from({ length: 1000 }, () => newId());
+    await cache.put(ids[500]!, product(8), epoch);
+    const results = await cache.putMany(ids.map((id, i) => ({ id, entry: i % 2 ? tombstone(4) : product(4) })), epoch);
+    expect(results.filter((r) => r.outcome === "stored").length).toBe(999);
+    expect(results[500]).toEqual(older(8));
+    expect(await cache.get(ids[999]!)).toEqual(stored(tombstone(4)));
+    expect(await cache.get(ids[998]!)).toEqual(stored(product(4)));
   });
 });

@@ -3,7 +3,7 @@
 -- from the events at the same version. It replaces the value only if it is still exactly what the
 -- replay read, so a write that landed in between is never overwritten, and only if the fence still
 -- holds the epoch the replay learnt before it read the events, armed on this server process (as a
--- "set" in cas-set-3.lua).
+-- "set" in cas-set-3.lua; the check is cas-rules.lua's, put in front of this text by redis-cache.ts).
 --
 -- KEYS[1]  the entry's key; KEYS[2] the namespace's fence key; KEYS[3] its change sequence
 -- ARGV[1]  the value the replay read (and found wrong)
@@ -12,10 +12,8 @@
 -- ARGV[7]  the change channel ("" for none), as in cas-set-3.lua
 --
 -- Returns 1 when replaced, 0 when the value had changed, 2 when fenced.
-local fence = redis.call('GET', KEYS[2])
-local epoch = fence and string.match(fence, '^([0-9a-z]+)|') or nil
-if epoch == nil or epoch ~= ARGV[6]
-    or string.match(fence, '|(%x+)$') ~= string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') then
+local fence, epoch = cas_fence(KEYS[2])
+if not cas_set_allowed(fence, epoch, ARGV[6]) then
   return 2
 end
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
@@ -30,6 +28,6 @@ else
 end
 if ARGV[7] and ARGV[7] ~= '' then
   local seq = redis.call('INCR', KEYS[3])
-  redis.call('PUBLISH', ARGV[7], KEYS[3] .. '|' .. seq .. '|' .. ARGV[2] .. '|' .. ARGV[3] .. '|' .. KEYS[1])
+  redis.call('PUBLISH', ARGV[7], cas_change(KEYS[3], seq, ARGV[2], ARGV[3], KEYS[1]))
 end
 return 1

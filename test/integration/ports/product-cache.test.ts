@@ -38,7 +38,8 @@ function redisEnvOn(client: RedisClient, loseAll: (prefix: string) => Promise<vo
     async cache() {
       const prefix = uniquePrefix("port");
       prefixes.push(prefix);
-      const cache = createRedisCache(client, { keyPrefix: prefix, namespace: "ns", ttlSeconds: 600 });
+      // Batches of 3 entries per script call, so a putMany of a few entries spans several calls.
+      const cache = createRedisCache(client, { keyPrefix: prefix, namespace: "ns", ttlSeconds: 600, putBatch: 3 });
       await cache.whenReady(5000);
       (cache as ProductCache & { prefix?: string }).prefix = prefix;
       return cache;
@@ -188,6 +189,7 @@ describe.each([
 describe("the twin and the Lua scripts, side by side", () => {
   type Op =
     | { op: "put"; id: string; entry: CacheEntry; stale: boolean }
+    | { op: "putMany"; items: { id: string; entry: CacheEntry }[]; stale: boolean }
     | { op: "advance"; id: string; entry: CacheEntry }
     | { op: "mark"; id: string; version: number }
     | { op: "repair"; id: string; entry: CacheEntry }
@@ -199,6 +201,12 @@ describe("the twin and the Lua scripts, side by side", () => {
   const entry = fc.oneof(event, fc.constant<CacheEntry>({ version: 0, kind: "n", payload: "" }));
   const op: fc.Arbitrary<Op> = fc.oneof(
     fc.record({ op: fc.constant("put" as const), id: fc.constantFrom(...ids), entry, stale: fc.boolean() }),
+    // A batch (cas-set-many-n.lua): ids repeat within it, outcomes mix, and it spans several calls.
+    fc.record({
+      op: fc.constant("putMany" as const),
+      items: fc.array(fc.record({ id: fc.constantFrom(...ids), entry }), { minLength: 1, maxLength: 8 }),
+      stale: fc.oneof({ weight: 4, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+    }),
     fc.record({ op: fc.constant("advance" as const), id: fc.constantFrom(...ids), entry: event }),
     fc.record({ op: fc.constant("mark" as const), id: fc.constantFrom(...ids), version: fc.integer({ min: 1, max: 4 }) }),
     fc.record({ op: fc.constant("repair" as const), id: fc.constantFrom(...ids), entry }),
@@ -217,6 +225,7 @@ describe("the twin and the Lua scripts, side by side", () => {
         const before = e;
         e = await waitFor(() => (c.epoch() !== before ? c.epoch() : null), 5000, "the new epoch");
       } else if (o.op === "put") trace.push((await c.put(o.id, o.entry, o.stale ? "stale" : e)).outcome);
+      else if (o.op === "putMany") trace.push((await c.putMany(o.items, o.stale ? "stale" : e)).map((r) => [r.outcome, r.version, r.applied]));
       else if (o.op === "advance") trace.push((await c.advance([{ id: o.id, entry: o.entry }]))[0]!.outcome);
       else if (o.op === "mark") trace.push((await c.mark([{ id: o.id, version: o.version }]))[0]!.outcome);
       else {
