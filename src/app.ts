@@ -91,6 +91,7 @@ export function createApp(deps: AppDeps) {
     .use(
       productRoutes({
         queries,
+        logger: deps.logger,
         execute: createCommandExecutor({ store: deps.store, writer: deps.writer, ctx }),
         newId: ctx.newId,
         bodyLimitBytes,

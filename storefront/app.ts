@@ -24,5 +24,5 @@ export function createStorefrontApp(deps: StorefrontDeps) {
   return new Elysia({ normalize: false })
     .onError(mapError(deps.logger))
     .use(healthRoutes({ catalog: () => deps.catalog.ping(), redis: () => deps.cache.ping() }))
-    .use(productReadRoutes(queries));
+    .use(productReadRoutes(queries, deps.logger));
 }

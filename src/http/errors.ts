@@ -13,11 +13,24 @@ type ElysiaErrorContext = { code: unknown; error: unknown; request: Request; set
 
 export function mapError(logger: Logger) {
   const map = mapErrorToResponse(logger);
-  return (ctx: ElysiaErrorContext): Response => {
-    const res = map(ctx);
-    ctx.set.status = res.status; // so the request metrics see the status of error responses too
+  // Destructured, not `(ctx) =>`: Elysia infers from each hook's parameters what to prepare for
+  // every request, and a hook taking the whole context makes every route parse cookies, headers
+  // and query, and rebuild each Response it returns.
+  return ({ code, error, request, set }: ElysiaErrorContext): Response => {
+    const res = map({ code, error, request } as ElysiaErrorContext);
+    set.status = res.status; // so the request metrics see the status of error responses too
     return res;
   };
+}
+
+/**
+ * For a handler that returns a promise without being async (so that its synchronous answers stay
+ * synchronous): the framework catches only what such a handler throws, not what its promise
+ * rejects with, so the promise's failure is mapped here, by the same rules.
+ */
+export function rejectionToResponse(logger: Logger, request: Request): (error: unknown) => Response {
+  const map = mapErrorToResponse(logger);
+  return (error) => map({ code: "UNKNOWN", error, request, set: {} });
 }
 
 function mapErrorToResponse(logger: Logger) {

@@ -89,10 +89,21 @@ export function createApiMetrics(options: { pendingWriteThrough?: () => number; 
     .onAfterResponse({ as: "global" }, ({ request, route, set, response }) => {
       const t0 = started.get(request);
       if (t0 === undefined) return;
-      const status = response instanceof Response ? response.status : Number(set.status ?? 200);
-      const labels = { method: request.method, route: route || "unmatched" };
-      requests.inc({ ...labels, status: String(status) });
-      duration.observe(labels, (performance.now() - t0) / 1000);
+      const record = (status: number) => {
+        const labels = { method: request.method, route: route || "unmatched" };
+        requests.inc({ ...labels, status: String(status) });
+        duration.observe(labels, (performance.now() - t0) / 1000);
+      };
+      // A handler that is not async but returned a promise (GET /products/:id on a miss): this hook
+      // runs before the promise settles; count the request when its response is known.
+      if (response instanceof Promise) {
+        response.then(
+          (r: unknown) => record(r instanceof Response ? r.status : Number(set.status ?? 200)),
+          () => record(500),
+        );
+        return;
+      }
+      record(response instanceof Response ? response.status : Number(set.status ?? 200));
     })
     .get(
       "/metrics",

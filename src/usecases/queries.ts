@@ -130,13 +130,20 @@ export function createQueries(deps: QueryDeps) {
   }
 
   return {
-    async getProduct(id: string, minVersion?: number): Promise<ProductRead> {
-      // A near cache answers without I/O: no await on the hottest path.
+    /**
+     * The near cache's answer, synchronously, or null (no near cache, or it cannot answer). The
+     * route tries this first so that an L1 hit is answered without a promise on the hottest path.
+     */
+    peekProduct(id: string, minVersion?: number): ProductRead | null {
       const near = cache.peek?.(id, minVersion) ?? null;
-      if (near && isServable(near, cache.epoch(), minVersion)) {
-        observe.hit();
-        return fromEntry(near, "hit");
-      }
+      if (!near || !isServable(near, cache.epoch(), minVersion)) return null;
+      observe.hit();
+      return fromEntry(near, "hit");
+    },
+
+    async getProduct(id: string, minVersion?: number): Promise<ProductRead> {
+      const near = this.peekProduct(id, minVersion);
+      if (near) return near;
       const entry: StoredEntry | null = await tryCache("get", null, () => cache.get(id, minVersion));
       const seen = entry?.version ?? 0; // read before the guard narrows `entry`
       if (isServable(entry, cache.epoch(), minVersion)) {
