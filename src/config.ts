@@ -71,6 +71,12 @@ const nearCache = (env: Env) => ({
   maxStalenessMs: int(env, "L1_MAX_STALENESS_MS", 1000, 0, 3_600_000),
   /** Each process publishes a heartbeat this often; three missed make L1 step aside and empty. */
   heartbeatMs: int(env, "L1_HEARTBEAT_MS", 1000, 50, 60_000),
+  /**
+   * Each L1 answer first checks, with one read shared by the requests waiting at that moment, that
+   * nothing changed since (linearizable across instances); false answers at once (an instance may
+   * lag another by the change message's delay).
+   */
+  readBarrier: bool(env, "L1_READ_BARRIER", true),
 });
 /** What the Kafka-side processes share: the broker, the topic, the log level and where /metrics listens. */
 function kafkaProcess(env: Env, defaultMetricsPort: number) {

@@ -11,8 +11,9 @@
 // at once. On a Cluster, verifying means bringing every bucket's fence to one epoch (converge()).
 import { readFileSync } from "node:fs";
 import Redis, { Cluster, type RedisOptions } from "ioredis";
-import { CacheUnavailableError, type CacheEntry, type CasResult, type ProductCache, type StoredEntry, type WriteOutcome } from "../usecases/ports.ts";
+import { CacheUnavailableError, type CacheEntry, type CasResult, type ProductCache, type Stamp, type StoredEntry, type WriteOutcome } from "../usecases/ports.ts";
 import { compareEpochs, decodeEntry, encodeEntry, keyLayout } from "./cache-format.ts";
+import { coalescedReads } from "./coalesced-reads.ts";
 
 export { cacheKey, leaseKey } from "./cache-format.ts";
 
@@ -181,6 +182,15 @@ function build(client: RedisClient, options: RedisCacheOptions): ProductCache {
   const epochListeners: ((epoch: string, previous: string | null) => void)[] = [];
   let waiters: (() => void)[] = [];
 
+  // Read barriers (a near cache's): the fence and change sequence of a bucket, read after the
+  // caller asked. Concurrent callers share one read, but never one that was already sent when
+  // they asked: those wait for the next, which is sent when the current one returns.
+  const stamps = coalescedReads(async (bucket: number): Promise<Stamp> => {
+    const fence = layout.fences[bucket]!;
+    const [fenceValue, seq] = await redis.mget(fence, layout.sequenceOf(fence));
+    return { source: layout.sequenceOf(fence), fence: fenceValue ?? "", seq: Number(seq ?? 0) };
+  });
+
   function verify(): Promise<void> {
     verifying ??= (async () => {
       const started = generation;
@@ -340,6 +350,17 @@ function build(client: RedisClient, options: RedisCacheOptions): ProductCache {
     async get(id) {
       usable();
       return decodeEntry(await redis.get(key(id)));
+    },
+    stampOf(id) {
+      usable();
+      return stamps.next(layout.bucketOf(id));
+    },
+    async getStamped(id) {
+      usable();
+      const fence = fenceOf(id);
+      // One MGET: the entry, its bucket's fence and change sequence share a slot.
+      const [value, fenceValue, seq] = await redis.mget(key(id), fence, layout.sequenceOf(fence));
+      return { entry: decodeEntry(value ?? null), stamp: { source: layout.sequenceOf(fence), fence: fenceValue ?? "", seq: Number(seq ?? 0) } };
     },
     async getMany(ids) {
       usable();

@@ -22,7 +22,7 @@ export function createRedisChangeFeed(client: RedisClient, options: ChangeFeedOp
   // A subscriber needs a connection of its own; it queues while (re)connecting, unlike the client.
   const sub = client instanceof Cluster ? client.duplicate() : client.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
   sub.on("error", () => {}); // reconnects by itself; a lost connection is a gap (below)
-  const listeners: { change(id: string, version: number): void; gap(reason: string): void }[] = [];
+  const listeners: Parameters<ChangeFeed["listen"]>[0][] = [];
   const sequences = new Map<string, number>();
   let subscribed = false;
   let lastMessage = 0;
@@ -36,10 +36,9 @@ export function createRedisChangeFeed(client: RedisClient, options: ChangeFeedOp
     if (subscribed) gap("disconnected");
     subscribed = false;
   };
-  sub.on("close", lost);
-  sub.on("end", lost);
-  if (sub instanceof Cluster) sub.on("-node", lost);
-  sub.on("ready", () => {
+  let retry: ReturnType<typeof setTimeout> | undefined;
+  const subscribe = () => {
+    clearTimeout(retry);
     if (closed) return;
     sub.subscribe(channel).then(
       () => {
@@ -47,9 +46,24 @@ export function createRedisChangeFeed(client: RedisClient, options: ChangeFeedOp
         lastMessage = performance.now();
         gap("subscribed"); // whatever was published before this moment was not heard
       },
-      () => {},
+      () => {
+        retry = setTimeout(subscribe, 200);
+        retry.unref?.();
+      },
     );
-  });
+  };
+  sub.on("close", lost);
+  sub.on("end", lost);
+  sub.on("ready", subscribe);
+  if (sub instanceof Cluster) {
+    // A Cluster says "ready" once: when a node goes (maybe the one this subscription was on),
+    // subscribe again (ioredis moves it to a live node), as after a reconnect.
+    sub.on("-node", () => {
+      lost();
+      retry = setTimeout(subscribe, 100);
+      retry.unref?.();
+    });
+  }
   sub.on("message", (ch: string, message: string) => {
     if (ch !== channel) return;
     lastMessage = performance.now();
@@ -64,7 +78,7 @@ export function createRedisChangeFeed(client: RedisClient, options: ChangeFeedOp
     const before = sequences.get(source);
     sequences.set(source, seq);
     if (before !== undefined && seq !== before + 1) gap(seq > before ? "sequence skipped" : "sequence went back");
-    for (const l of listeners) l.change(id, version);
+    for (const l of listeners) l.change(id, version, { source, seq });
   });
 
   const heartbeat = setInterval(() => {
@@ -79,6 +93,7 @@ export function createRedisChangeFeed(client: RedisClient, options: ChangeFeedOp
     healthy: () => subscribed && performance.now() - lastMessage < 3 * options.heartbeatMs,
     async close() {
       closed = true;
+      clearTimeout(retry);
       clearInterval(heartbeat);
       subscribed = false;
       sub.disconnect();
@@ -93,7 +108,7 @@ export function createRedisChangeFeed(client: RedisClient, options: ChangeFeedOp
 export function withRedisNearCache(
   client: RedisClient,
   cache: ProductCache,
-  options: { keyPrefix: string; namespace: string; l1: { enabled: boolean; maxEntries: number; maxBytes: number; maxStalenessMs: number; heartbeatMs: number } },
+  options: { keyPrefix: string; namespace: string; l1: { enabled: boolean; maxEntries: number; maxBytes: number; maxStalenessMs: number; heartbeatMs: number; readBarrier?: boolean } },
 ): { cache: ProductCache; close(): Promise<void> } {
   if (!options.l1.enabled) return { cache, close: async () => {} };
   const feed = createRedisChangeFeed(client, { keyPrefix: options.keyPrefix, namespace: options.namespace, heartbeatMs: options.l1.heartbeatMs, instance: `${hostname()}:${process.pid}` });

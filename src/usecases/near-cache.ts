@@ -14,18 +14,30 @@
 // - Staleness. An entry older than `maxStalenessMs` is read again from Redis.
 // - The fence. An epoch change drops everything, and while the fence is not verified L1 answers
 //   nothing (the wrapped cache throws, as without L1).
-import type { CasResult, ChangeFeed, ProductCache, StoredEntry } from "./ports.ts";
+// - The read barrier (`readBarrier`, on by default). Without it, L1 answers at once, and another
+//   instance's L1 (or Redis) may already hold a newer version for as long as the change message
+//   takes to arrive: a client going from one instance to the other can see an older version after
+//   a newer one. With it, each answer first reads where the entry's part of the namespace stands
+//   (its fence and change sequence, one read shared by the requests waiting at that moment): L1
+//   answers only when nothing changed there since the entry was read from Redis, or when the feed
+//   delivered every change since, none of which was this entry's. Otherwise it reads Redis. So an
+//   answer is never older than what Redis held when the request arrived: linearizable, across
+//   instances, at the cost of one shared round trip.
+import type { CasResult, ChangeFeed, ProductCache, Stamp, StoredEntry } from "./ports.ts";
 
 export type NearCacheOptions = {
   maxEntries: number;
   maxBytes: number;
   maxStalenessMs: number;
+  /** See the read barrier above; default true. The wrapped cache must then implement stampOf and getStamped. */
+  readBarrier?: boolean;
   now?: () => number;
 };
 
 export type NearCacheStats = { entries: number; bytes: number; hits: number; misses: number; dropped: number; gaps: number; bypassed: number };
 
-type Slot = { entry: StoredEntry; at: number; bytes: number };
+/** `stamp`: where the entry's part of the namespace stood when the entry was read (read barrier). */
+type Slot = { entry: StoredEntry; at: number; bytes: number; stamp?: Stamp };
 /** The last change seen of an id: when (a counter of messages) and the highest version. */
 type Change = { gen: number; version: number };
 
@@ -33,6 +45,10 @@ const sizeOf = (id: string, e: StoredEntry) => 2 * (id.length + e.payload.length
 
 export function withNearCache(inner: ProductCache, feed: ChangeFeed, options: NearCacheOptions): ProductCache & { stats(): NearCacheStats; clear(): void } {
   const now = options.now ?? (() => performance.now());
+  const barrier = options.readBarrier ?? true;
+  if (barrier && (!inner.stampOf || !inner.getStamped)) throw new Error("a near cache with a read barrier needs a cache with stampOf and getStamped");
+  // Per change sequence, the run of messages received without a gap: seqs `from`..`applied`.
+  const runs = new Map<string, { from: number; applied: number }>();
   const slots = new Map<string, Slot>(); // insertion order is recency: a hit moves the id to the end
   let bytes = 0;
   const stats = { hits: 0, misses: 0, dropped: 0, gaps: 0, bypassed: 0 };
@@ -53,8 +69,21 @@ export function withNearCache(inner: ProductCache, feed: ChangeFeed, options: Ne
   }
   function clear() {
     slots.clear();
+    runs.clear();
     bytes = 0;
     clearedAt = ++gen;
+  }
+  /**
+   * May an entry read at `slot.stamp` answer at `at` (the barrier's read)? Yes when nothing changed
+   * under its fence since, or the feed delivered every change since without a gap: a change of
+   * this entry would have dropped it.
+   */
+  function currentAt(slot: Slot, at: Stamp): boolean {
+    const read = slot.stamp;
+    if (!read || read.fence !== at.fence || read.source !== at.source || at.seq < read.seq) return false;
+    if (at.seq === read.seq) return true;
+    const run = runs.get(at.source);
+    return run !== undefined && run.from <= read.seq + 1 && run.applied >= at.seq;
   }
   function mayKeep(id: string, since: number, version: number): boolean {
     if (clearedAt > since) return false;
@@ -62,12 +91,13 @@ export function withNearCache(inner: ProductCache, feed: ChangeFeed, options: Ne
     if (c) return !(c.gen > since && c.version > version);
     return forgottenUpTo <= since;
   }
-  function keep(id: string, entry: StoredEntry, since: number) {
+  function keep(id: string, entry: StoredEntry, since: number, stamp?: Stamp) {
     if (entry.kind === "m" || !mayKeep(id, since, entry.version)) return;
+    if (barrier && !stamp) return drop(id); // a write's result: the next read stamps it
     const held = slots.get(id);
     if (held && held.entry.version > entry.version) return; // never older than what L1 holds
     drop(id);
-    const slot: Slot = { entry: { version: entry.version, kind: entry.kind, payload: entry.payload, epoch: entry.epoch }, at: now(), bytes: sizeOf(id, entry) };
+    const slot: Slot = { entry: { version: entry.version, kind: entry.kind, payload: entry.payload, epoch: entry.epoch }, at: now(), bytes: sizeOf(id, entry), stamp };
     if (slot.bytes > options.maxBytes) return;
     slots.set(id, slot);
     bytes += slot.bytes;
@@ -98,7 +128,12 @@ export function withNearCache(inner: ProductCache, feed: ChangeFeed, options: Ne
   }
 
   feed.listen({
-    change(id, version) {
+    change(id, version, at) {
+      if (at) {
+        const run = runs.get(at.source);
+        if (run && at.seq === run.applied + 1) run.applied = at.seq;
+        else runs.set(at.source, { from: at.seq, applied: at.seq }); // the feed reports a skip as a gap first
+      }
       const c = changes.get(id);
       changes.delete(id);
       changes.set(id, { gen: ++gen, version: Math.max(version, c?.version ?? 0) });
@@ -125,9 +160,29 @@ export function withNearCache(inner: ProductCache, feed: ChangeFeed, options: Ne
     return results;
   };
 
+  /** With the barrier: L1's answer if it is current when the barrier's read returns, else Redis's (stamped). */
+  async function getBehindBarrier(id: string, minVersion?: number): Promise<StoredEntry | null> {
+    if (usable()) {
+      const candidate = lookup(id, minVersion) && slots.get(id);
+      if (candidate) {
+        const at = await inner.stampOf!(id);
+        if (slots.get(id) === candidate && currentAt(candidate, at) && usable()) {
+          candidate.stamp = at;
+          stats.hits++;
+          return { ...candidate.entry, l1: true };
+        }
+      }
+      stats.misses++;
+    }
+    const since = gen;
+    const { entry, stamp } = await inner.getStamped!(id);
+    if (entry && usable()) keep(id, entry, since, stamp);
+    return entry;
+  }
+
   return {
     peek: (id, minVersion) => {
-      if (!usable()) return null;
+      if (barrier || !usable()) return null;
       const hit = lookup(id, minVersion);
       if (hit) stats.hits++;
       return hit;
@@ -135,6 +190,7 @@ export function withNearCache(inner: ProductCache, feed: ChangeFeed, options: Ne
     epoch: () => inner.epoch(),
     whenReady: (ms) => inner.whenReady(ms),
     async get(id, minVersion) {
+      if (barrier) return getBehindBarrier(id, minVersion);
       if (usable()) {
         const hit = lookup(id, minVersion);
         if (hit) {
@@ -149,7 +205,7 @@ export function withNearCache(inner: ProductCache, feed: ChangeFeed, options: Ne
       return entry;
     },
     async getMany(ids) {
-      if (!usable()) return inner.getMany(ids);
+      if (barrier || !usable()) return inner.getMany(ids); // batch reads: L1 only without the barrier
       const out: (StoredEntry | null)[] = ids.map((id) => lookup(id));
       const missing = ids.filter((_, i) => out[i] === null);
       stats.hits += ids.length - missing.length;

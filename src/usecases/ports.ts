@@ -169,6 +169,14 @@ export interface ProductCache {
   getMany(ids: readonly string[]): Promise<(StoredEntry | null)[]>;
   /** A near cache's entry of `id`, at once (no I/O); null when it has none to give. */
   peek?(id: string, minVersion?: number): StoredEntry | null;
+  /**
+   * Where the part of the namespace holding `id` stands now: its fence and how many changes were
+   * made under it. It changes whenever any entry there changes (or Redis lost data); read after
+   * this call began, never shared with a read that began earlier (a near cache's read barrier).
+   */
+  stampOf?(id: string): Promise<Stamp>;
+  /** `get` with the stamp of the entry's part of the namespace, read atomically with it. */
+  getStamped?(id: string): Promise<{ entry: StoredEntry | null; stamp: Stamp }>;
   /** Stores state read or committed after learning `epoch`: refused when older, or when the fence moved. */
   put(id: string, entry: CacheEntry, epoch: string): Promise<CasResult>;
   putMany(items: readonly { id: string; entry: CacheEntry }[], epoch: string): Promise<CasResult[]>;
@@ -192,12 +200,20 @@ export interface ProductCache {
 }
 
 /**
+ * A position in a namespace's changes: `source` names the change sequence (one per fence: per
+ * namespace on a single server, per bucket on a Cluster), `fence` its fence value, `seq` how many
+ * changes it has counted. Equal stamps mean no entry under that fence changed in between.
+ */
+export type Stamp = { source: string; fence: string; seq: number };
+
+/**
  * Every change of a namespace's entries as it happens (for a near cache): each carries the
  * product id and its new version. `gap`: changes may have been lost (a reconnect, a sequence that
  * skipped, a resubscription), so everything learnt before must be dropped.
  */
 export interface ChangeFeed {
-  listen(listener: { change(id: string, version: number): void; gap(reason: string): void }): void;
+  /** `at`: the change's place in its sequence (a feed that knows it; see Stamp). */
+  listen(listener: { change(id: string, version: number, at?: { source: string; seq: number }): void; gap(reason: string): void }): void;
   /** True while changes are known to arrive: subscribed, and a message (a heartbeat at least) came recently. */
   healthy(): boolean;
   close(): Promise<void>;

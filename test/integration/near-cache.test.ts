@@ -1,13 +1,14 @@
 // The near cache (L1) of two api instances sharing one Redis namespace, each kept right by the
 // change feed (the compare-and-set scripts publish every change): through app.handle against real
-// PostgreSQL and Redis. Staleness is set to a minute here, so only the feed can make an instance
-// let go of an entry.
+// PostgreSQL and Redis. Staleness is set to a minute here, so only the feed (and, by default, the
+// read barrier) can make an instance let go of an entry. First without the barrier
+// (L1_READ_BARRIER=false: answers at once), then with it.
 import { afterAll, describe, expect, test } from "bun:test";
 import { keyLayout } from "../../src/infra/cache-format.ts";
 import { createHarness } from "../support/harness.ts";
 import { waitFor } from "../support/services.ts";
 
-const l1 = { maxStalenessMs: 60_000, heartbeatMs: 200 };
+const l1 = { maxStalenessMs: 60_000, heartbeatMs: 200, readBarrier: false };
 const a = createHarness("l1", { l1 });
 const b = createHarness("l1", { l1, prefix: a.prefix });
 afterAll(async () => {
@@ -21,7 +22,7 @@ const version = async (h: typeof a, id: string, query = "") => {
   return { version: r.body.version as number, status: r.headers.get("cache-status"), xCache: r.headers.get("x-cache") };
 };
 
-describe("near cache across two api instances", () => {
+describe("near cache across two api instances, answering at once", () => {
   test("a hit from L1 says so; a write through one instance reaches the other's L1 through the feed, and its own at once", async () => {
     const p = await a.create();
     await waitFor(async () => (await version(b, p.id)).status === "catalog-cache; hit; detail=l1", 5000, "b's L1 to hold the product");
@@ -78,5 +79,55 @@ describe("near cache across two api instances", () => {
     // The feeds resubscribe by themselves and L1 answers again.
     await waitFor(async () => (await version(b, p.id)).status === "catalog-cache; hit; detail=l1", 10_000, "b's L1 to answer again");
     expect((await version(b, p.id)).version).toBe(2);
+  });
+});
+
+describe("near cache across two api instances, behind the read barrier (the default)", () => {
+  const barrier = { maxStalenessMs: 60_000, heartbeatMs: 200 };
+  const c = createHarness("l1b", { l1: barrier });
+  const d = createHarness("l1b", { l1: barrier, prefix: c.prefix });
+  afterAll(async () => {
+    await d.close();
+    await c.close();
+  });
+  const held = async (h: typeof c, id: string) => {
+    await waitFor(async () => (await version(h, id)).status === "catalog-cache; hit; detail=l1", 5000, "L1 to hold the product");
+  };
+
+  test("a write through one instance is answered by the other at once, then from its L1 again", async () => {
+    const p = await c.create();
+    await held(d, p.id);
+    expect((await c.call("PATCH", `/products/${p.id}`, { body: { priceCents: 2 } })).status).toBe(200);
+    // No waiting for the message: the barrier sees the change count move.
+    expect((await version(d, p.id)).version).toBe(2);
+    await held(d, p.id);
+    expect((await version(d, p.id)).version).toBe(2);
+  });
+
+  test("a write whose message is still on its way: the other instance answers it, not its older L1 entry", async () => {
+    const p = await c.create();
+    await held(d, p.id);
+    // Version 2 lands in Redis and the change count moves, as the script does, but the message is
+    // not published yet (it is "on its way"): only the barrier can know.
+    expect((await c.call("PATCH", `/products/${p.id}`, { body: { priceCents: 3 } })).status).toBe(200);
+    const v2 = await c.redis.get(c.key(p.id));
+    expect((await c.call("PATCH", `/products/${p.id}`, { body: { priceCents: 4 } })).status).toBe(200);
+    await held(d, p.id); // d's L1 holds version 3
+    const layout = keyLayout(c.prefix, "catalog", false);
+    const sequence = layout.sequenceOf(layout.fences[0]!);
+    await c.redis.set(c.key(p.id), v2!.replace(/^2\|/, "4|").replace('"version":2', '"version":4')); // version 4, written without a message
+    await c.redis.incr(sequence);
+    const r = await version(d, p.id);
+    expect([r.version, r.status]).toEqual([4, "catalog-cache; hit"]);
+  });
+
+  test("changes of other products heard through the feed leave an entry answering from L1", async () => {
+    const p = await c.create();
+    await held(d, p.id);
+    const hitsBefore = d.l1Stats()!.hits;
+    for (let i = 0; i < 5; i++) await c.create();
+    // Once the five messages have arrived, p is answered from L1 without going to Redis.
+    await waitFor(async () => (await version(d, p.id)).status === "catalog-cache; hit; detail=l1", 5000, "d's L1 to answer p after others changed");
+    expect(d.l1Stats()!.hits).toBeGreaterThan(hitsBefore);
   });
 });

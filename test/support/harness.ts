@@ -20,7 +20,7 @@ export type Reply = { status: number; headers: Headers; body: any; text: string 
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
 
-type L1Options = { enabled: boolean; maxEntries: number; maxBytes: number; maxStalenessMs: number; heartbeatMs: number };
+type L1Options = { enabled: boolean; maxEntries: number; maxBytes: number; maxStalenessMs: number; heartbeatMs: number; readBarrier: boolean };
 
 export function createHarness(
   label: string,

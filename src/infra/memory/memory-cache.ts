@@ -41,6 +41,9 @@ export type MemoryCacheServer = {
     get(key: string): StoredEntry | null;
     set(key: string, value: StoredEntry, ttlMs: number): void;
     fence(namespace: string): string | null;
+    /** The namespace's change sequence (the Lua scripts' INCR beside the fence): read, and count one more change. */
+    seq(namespace: string): number;
+    bump(namespace: string): void;
     armFence(namespace: string): { epoch: string; previous: string | null; armed: boolean };
     setNx(key: string, token: string, ttlMs: number): boolean;
     delIfEqual(key: string, token: string): void;
@@ -55,6 +58,7 @@ export function createMemoryCacheServer(options: { now?: number } = {}): MemoryC
   let entries = new Map<string, Slot<string>>();
   let leases = new Map<string, Slot<string>>();
   let fences = new Map<string, string>();
+  let seqs = new Map<string, number>();
   let epochs = 0;
   let isUp = true;
   const listeners: { down(): void; up(): void }[] = [];
@@ -89,6 +93,7 @@ export function createMemoryCacheServer(options: { now?: number } = {}): MemoryC
       entries = new Map();
       leases = new Map();
       fences = new Map();
+      seqs = new Map();
     },
     restart() {
       fences = new Map();
@@ -113,6 +118,10 @@ export function createMemoryCacheServer(options: { now?: number } = {}): MemoryC
         entries.set(key, { value: encodeEntry(value), expiresAt: ttlMs > 0 ? clock + ttlMs : null });
       },
       fence: (namespace) => fences.get(namespace) ?? null,
+      seq: (namespace) => seqs.get(namespace) ?? 0,
+      bump(namespace) {
+        seqs.set(namespace, (seqs.get(namespace) ?? 0) + 1);
+      },
       armFence(namespace) {
         const current = fences.get(namespace);
         if (current) return { epoch: current, previous: current, armed: false };
@@ -183,7 +192,10 @@ export function createMemoryCache(server: MemoryCacheServer, options: MemoryCach
   const cas = (id: string, entry: CacheEntry, mode: "set" | "advance" | "mark", writerEpoch?: string) => {
     const fence = s.fence(ns);
     const r = casSet(s.get(key(id)), fence, entry, mode, writerEpoch);
-    if (r.store) s.set(key(id), r.store, ttlOf(r.store));
+    if (r.store) {
+      s.set(key(id), r.store, ttlOf(r.store));
+      s.bump(ns);
+    }
     return { result: { applied: r.outcome === "stored" || r.outcome === "marked", version: r.version, outcome: r.outcome } as CasResult, fenceSeen: fence };
   };
   const many = (items: { id: string; entry: CacheEntry }[], mode: "set" | "advance" | "mark", writerEpoch?: string) => {
@@ -216,6 +228,14 @@ export function createMemoryCache(server: MemoryCacheServer, options: MemoryCach
       usable("get");
       return s.get(key(id));
     },
+    async stampOf() {
+      usable("stamp");
+      return { source: ns, fence: s.fence(ns) ?? "", seq: s.seq(ns) };
+    },
+    async getStamped(id) {
+      usable("get");
+      return { entry: s.get(key(id)), stamp: { source: ns, fence: s.fence(ns) ?? "", seq: s.seq(ns) } };
+    },
     async getMany(ids) {
       usable("mget");
       return ids.map((id) => s.get(key(id)));
@@ -242,7 +262,10 @@ export function createMemoryCache(server: MemoryCacheServer, options: MemoryCach
     async replaceIfEqual(id, expected, entry, writerEpoch) {
       usable("replaceIfEqual");
       const r = replaceIfEqual(s.get(key(id)), s.fence(ns), expected, entry, writerEpoch);
-      if (r.store) s.set(key(id), r.store, ttlMs);
+      if (r.store) {
+        s.set(key(id), r.store, ttlMs);
+        s.bump(ns);
+      }
       if (r.outcome === "fenced") verify();
       return r.outcome;
     },

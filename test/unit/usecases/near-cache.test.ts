@@ -3,6 +3,7 @@
 // unhealthy feed, staleness, the bounds, minVersion, and a fence move.
 import { describe, expect, test } from "bun:test";
 import { createMemoryCache, createMemoryCacheServer } from "../../../src/infra/memory/memory-cache.ts";
+import { coalescedReads } from "../../../src/infra/coalesced-reads.ts";
 import { withNearCache } from "../../../src/usecases/near-cache.ts";
 import type { CacheEntry, ChangeFeed, ProductCache } from "../../../src/usecases/ports.ts";
 
@@ -16,20 +17,25 @@ function fakeFeed() {
     healthy: () => healthy,
     close: async () => {},
   };
-  return { feed, change: (id: string, v: number) => listener!.change(id, v), gap: () => listener!.gap("test"), setHealthy: (h: boolean) => void (healthy = h) };
+  return {
+    feed,
+    change: (id: string, v: number, at?: { source: string; seq: number }) => listener!.change(id, v, at),
+    gap: () => listener!.gap("test"),
+    setHealthy: (h: boolean) => void (healthy = h),
+  };
 }
 
-function setup(options: Partial<{ maxEntries: number; maxBytes: number; maxStalenessMs: number }> = {}) {
+function setup(options: Partial<{ maxEntries: number; maxBytes: number; maxStalenessMs: number; readBarrier: boolean }> = {}) {
   const server = createMemoryCacheServer();
   const redis = createMemoryCache(server, { namespace: "ns", ttlSeconds: 600 });
   const other = createMemoryCache(server, { namespace: "ns", ttlSeconds: 600 }); // another process
   const f = fakeFeed();
   let clock = 0;
-  const l1 = withNearCache(redis, f.feed, { maxEntries: 100, maxBytes: 1_000_000, maxStalenessMs: 1000, now: () => clock, ...options });
+  const l1 = withNearCache(redis, f.feed, { maxEntries: 100, maxBytes: 1_000_000, maxStalenessMs: 1000, readBarrier: false, now: () => clock, ...options });
   return { server, redis, other, l1, ...f, tick: (ms: number) => void (clock += ms) };
 }
 
-describe("the near cache", () => {
+describe("the near cache, answering at once (L1_READ_BARRIER=false)", () => {
   test("a read from Redis is kept; the next read is answered by L1 and says so", async () => {
     const { l1, other } = setup();
     await other.put("a", product(1), other.epoch()!);
@@ -166,5 +172,125 @@ describe("the near cache", () => {
     const moved = (l1 as ProductCache).epoch();
     expect(moved).not.toBeNull();
     expect(l1.stats().entries).toBe(0);
+  });
+});
+
+describe("the near cache behind its read barrier (the default)", () => {
+  // The twin's change sequence: every stored write counts one (as the scripts' INCR does).
+  const barrier = () => setup({ readBarrier: true });
+
+  test("an entry read from Redis answers from L1 while nothing changed under its fence", async () => {
+    const { l1, other } = barrier();
+    await other.put("a", product(1), other.epoch()!);
+    expect((await l1.get("a"))!.l1).toBeUndefined();
+    expect(await l1.get("a")).toMatchObject({ version: 1, l1: true });
+    expect(l1.peek!("a")).toBeNull(); // never at once: every answer waits for the barrier
+  });
+
+  test("another instance's write whose message has not arrived: Redis answers, never the older L1 entry", async () => {
+    const { l1, other } = barrier();
+    await other.put("a", product(1), other.epoch()!);
+    await l1.get("a");
+    await other.put("a", product(2), other.epoch()!); // its message is still on its way
+    expect(await l1.get("a")).toMatchObject({ version: 2 });
+    // The same interleaving without the barrier answers the older version: what the barrier is for.
+    const fast = setup({ readBarrier: false });
+    await fast.other.put("a", product(1), fast.other.epoch()!);
+    await fast.l1.get("a");
+    await fast.other.put("a", product(2), fast.other.epoch()!);
+    expect(await fast.l1.get("a")).toMatchObject({ version: 1, l1: true });
+  });
+
+  test("changes of other entries that the feed delivered without a gap leave the entry answering", async () => {
+    const { l1, other, change, server } = barrier();
+    await other.put("a", product(1), other.epoch()!);
+    await l1.get("a"); // stamped at seq 1
+    await other.put("b", product(1), other.epoch()!);
+    change("b", 1, { source: "ns", seq: 2 });
+    await other.put("c", product(1), other.epoch()!);
+    change("c", 1, { source: "ns", seq: 3 });
+    expect(server.internal.seq("ns")).toBe(3);
+    expect(await l1.get("a")).toMatchObject({ version: 1, l1: true });
+  });
+
+  test("a change the feed did not deliver (a hole in the run) sends the read to Redis", async () => {
+    const { l1, other, change } = barrier();
+    await other.put("a", product(1), other.epoch()!);
+    await l1.get("a"); // seq 1
+    await other.put("b", product(1), other.epoch()!); // seq 2: never heard
+    await other.put("c", product(1), other.epoch()!);
+    change("c", 1, { source: "ns", seq: 3 });
+    expect((await l1.get("a"))!.l1).toBeUndefined();
+    expect((await l1.get("a"))!.l1).toBe(true); // restamped at seq 3
+  });
+
+  test("a change that arrives while the barrier's read is on its way drops the entry: Redis answers", async () => {
+    const { l1, redis, other, change } = barrier();
+    await other.put("a", product(1), other.epoch()!);
+    await l1.get("a");
+    const realStamp = redis.stampOf!.bind(redis);
+    redis.stampOf = async (id) => {
+      const at = await realStamp(id);
+      await other.put("a", product(2), other.epoch()!);
+      change("a", 2, { source: "ns", seq: at.seq + 1 });
+      return at;
+    };
+    expect(await l1.get("a")).toMatchObject({ version: 2 });
+  });
+
+  test("a fence move with the same count of changes (ABA) is not taken for 'nothing changed'", async () => {
+    const { l1, other, server } = barrier();
+    await other.put("a", product(1), other.epoch()!);
+    await l1.get("a"); // seq 1 under the first fence
+    server.loseData(); // a flush: the fence and the change count go too
+    const fresh = createMemoryCache(server, { namespace: "ns", ttlSeconds: 600 });
+    await fresh.put("a", product(2), fresh.epoch()!); // seq 1 again, under a new fence
+    expect(server.internal.seq("ns")).toBe(1);
+    expect(await l1.get("a")).toMatchObject({ version: 2 });
+  });
+
+  test("its own writes are not kept unstamped: the next read stamps them from Redis", async () => {
+    const { l1 } = barrier();
+    await l1.put("a", product(1), l1.epoch()!);
+    expect((await l1.get("a"))!.l1).toBeUndefined();
+    expect(await l1.get("a")).toMatchObject({ version: 1, l1: true });
+  });
+});
+
+describe("coalesced reads (the barrier's shared read)", () => {
+  test("callers share a read in flight only if it was sent after they called", async () => {
+    const sent: { resolve: (v: number) => void }[] = [];
+    let count = 0;
+    const reads = coalescedReads((_key: string) => {
+      count++;
+      return new Promise<number>((resolve) => sent.push({ resolve }));
+    });
+    const first = reads.next("k"); // read 1 sent
+    const second = reads.next("k"); // read 1 is on its way: waits for read 2
+    const third = reads.next("k"); // shares read 2 with the second
+    expect(count).toBe(1);
+    sent[0]!.resolve(10);
+    expect(await first).toBe(10);
+    await Bun.sleep(0);
+    expect(count).toBe(2);
+    sent[1]!.resolve(20);
+    expect([await second, await third]).toEqual([20, 20]);
+    const other = reads.next("j"); // another key: its own read
+    expect(count).toBe(3);
+    sent[2]!.resolve(30);
+    expect(await other).toBe(30);
+  });
+
+  test("a failed read fails its callers, and the queued ones get a read of their own", async () => {
+    let n = 0;
+    const reads = coalescedReads(async () => {
+      n++;
+      if (n === 1) throw new Error("lost");
+      return n;
+    });
+    const a = reads.next("k");
+    const b = reads.next("k");
+    await expect(a).rejects.toThrow("lost");
+    expect(await b).toBe(2);
   });
 });
