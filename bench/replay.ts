@@ -1,5 +1,5 @@
 // Replay rate against the speed of reading the events, in the same run.
-//   bun bench/replay.ts [--products 100000] [--events 5] [--page-size 1000] [--rounds 1] [--aof]
+//   bun bench/replay.ts [--products 100000] [--events 5] [--page-size 1000] [--put-batch 250] [--rounds 1] [--aof]
 // Seeds a database of its own (bench/lib/seed.ts: products × events, snapshots matching), starts a
 // Redis server of its own (empty), then per round:
 //   floor   one streaming query reading every event in product order (the replay's own query and
@@ -13,7 +13,7 @@ import pg from "pg";
 import pino from "pino";
 import { EVENTS_IN_PRODUCT_ORDER, FETCH_ROWS } from "../src/infra/event-stream.ts";
 import { createPrismaClient, createPrismaEventStore } from "../src/infra/prisma-event-store.ts";
-import { createRedisCache, createRedisClient } from "../src/infra/redis-cache.ts";
+import { createRedisCache, createRedisClient, PUT_BATCH } from "../src/infra/redis-cache.ts";
 import { createRedisJobStore } from "../src/infra/redis-jobs.ts";
 import { createReplayRunner } from "../src/usecases/replay-jobs.ts";
 import { startSpareRedis } from "../test/support/spare-redis.ts";
@@ -28,6 +28,7 @@ const { values: args, positionals } = parseArgs({
     products: { type: "string", default: "100000" },
     events: { type: "string", default: "5" },
     "page-size": { type: "string", default: "1000" },
+    "put-batch": { type: "string", default: String(PUT_BATCH) },
     rounds: { type: "string", default: "1" },
     aof: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
@@ -38,6 +39,7 @@ if (args.help || positionals.length) {
   --products N    products to seed (default 100000)
   --events N      events per product (default 5)
   --page-size N   products per replay page (default 1000, as bun run replay and the api)
+  --put-batch N   entries per compare-and-set call (cas-set-many-n.lua; default ${PUT_BATCH}, as the api)
   --rounds N      floor and replay this many times, each replay into a new empty namespace (default 1)
   --aof           run the bench's Redis with appendonly yes, appendfsync always (default: no persistence,
                   as scripts/services.sh and docker-compose.yml run Redis)
@@ -47,6 +49,7 @@ Needs PostgreSQL (TEST_DATABASE_URL's server) and redis-server. Run under flock 
 const PRODUCTS = Number(args.products);
 const EVENTS = Number(args.events);
 const PAGE_SIZE = Number(args["page-size"]);
+const PUT_BATCH_SIZE = Number(args["put-batch"]);
 const ROUNDS = Number(args.rounds);
 const database = `catalog_bench_replay_${Date.now().toString(36)}`;
 const url = TEST_DATABASE_URL.replace(/\/[^/?]+(\?|$)/, `/${database}$1`);
@@ -90,7 +93,7 @@ const redis = createRedisClient(redisServer.url, 5000, { enableOfflineQueue: tru
 const logger = pino({ level: "warn" });
 const runner = createReplayRunner({
   source: createPrismaEventStore(prisma),
-  cacheFor: (namespace) => createRedisCache(redis, { keyPrefix: "bench", namespace, ttlSeconds: 3600 }),
+  cacheFor: (namespace) => createRedisCache(redis, { keyPrefix: "bench", namespace, ttlSeconds: 3600, putBatch: PUT_BATCH_SIZE }),
   jobs: createRedisJobStore(redis, "bench"),
   logger,
   defaultNamespace: "catalog",
@@ -143,10 +146,10 @@ try {
   }
   console.log(
     `\nreplay into an empty cache against the floor (one cursor over the same events, rows dropped), ${new Date().toISOString()}, ${machine()}\n` +
-      `${PRODUCTS} products × ${EVENTS} events, page size ${PAGE_SIZE}, Redis ${args.aof ? "appendfsync always" : "without persistence"}; seeding took ${seedSeconds.toFixed(1)} s`,
+      `${PRODUCTS} products × ${EVENTS} events, page size ${PAGE_SIZE}, ${PUT_BATCH_SIZE} entries per compare-and-set call, Redis ${args.aof ? "appendfsync always" : "without persistence"}; seeding took ${seedSeconds.toFixed(1)} s`,
   );
   console.table(rounds);
-  const file = writeResult("replay", { products: PRODUCTS, eventsPerProduct: EVENTS, pageSize: PAGE_SIZE, fetchRows: FETCH_ROWS, aof: args.aof, rounds });
+  const file = writeResult("replay", { products: PRODUCTS, eventsPerProduct: EVENTS, pageSize: PAGE_SIZE, putBatch: PUT_BATCH_SIZE, fetchRows: FETCH_ROWS, aof: args.aof, rounds });
   console.log(`wrote ${file}`);
 } finally {
   redis.disconnect();

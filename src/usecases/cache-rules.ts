@@ -1,7 +1,7 @@
 // The rules of the cache's one write, as a pure function: what src/infra/lua/cas-rules.lua (the
 // rules of cas-set-3.lua and cas-set-many-n.lua) and replace-if-equal-3.lua do to a key, for the
-// in-memory twin of the cache (and any other store that must keep the same promise). test/integration/ports/product-cache.test.ts runs the same
-// contract against Redis and the twin, and a property test compares the two on random sequences,
+// in-memory twin of the cache (and any other store that must keep the same promise).
+// test/integration/ports/product-cache.test.ts runs the same contract against Redis and the twin, and a property test compares the two on random sequences,
 // so this file and the scripts cannot drift apart unnoticed.
 import type { CacheEntry, StoredEntry, WriteOutcome } from "./ports.ts";
 

@@ -245,7 +245,7 @@ describe("putMany: batches of entries under one fence (cas-set-many-n.lua)", () 
     });
     const results = await batched.putMany([a, b, c, d, e].map((id) => ({ id, entry: product(2) })), before);
     client.disconnect();
-    const fenced = { applied: false, version: 0, outcome: "fenced" };
+    const fenced = { applied: false, version: 0, outcome: "fenced" as const };
     expect(results).toEqual([ok(2), ok(2), fenced, fenced, fenced]);
     for (const id of [c, d, e]) expect(await redis.get(key(id))).toBeNull();
     expect(await cache.get(a)).toEqual(stored(product(2), before));
