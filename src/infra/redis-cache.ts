@@ -25,7 +25,7 @@ const CAS_RULES = lua("cas-rules.lua");
 export const CACHE_SCRIPTS: Record<string, { keys?: number; source: string }> = {
   casSet: { keys: 3, source: CAS_RULES + lua("cas-set-3.lua") },
   casSetMany: { source: CAS_RULES + lua("cas-set-many-n.lua") },
-  replaceIfEqual: { keys: 3, source: lua("replace-if-equal-3.lua") },
+  replaceIfEqual: { keys: 3, source: CAS_RULES + lua("replace-if-equal-3.lua") },
   fenceVerify: { keys: 1, source: lua("fence-1.lua") },
   releaseLease: { keys: 1, source: lua("release-lease-1.lua") },
 };
