@@ -1,4 +1,4 @@
-// The chaos suite in full: `bun scripts/chaos.ts [--cycles 40] [--between 2] [--cluster]` (after
+// The chaos suite in full: `bun scripts/chaos.ts [--cycles 40] [--between 2] [--cluster] [--l1 all]` (after
 // scripts/setup.sh).
 // By default (one Kafka broker, one Redis server of its own, two apis, one relay, one consumer per
 // group): kills and restarts the relay, a consumer and an api process, restarts the broker, restarts
@@ -16,6 +16,11 @@
 // (it rejoins as a replica); PostgreSQL restarted; every Redis master flushed while a consumer
 // group has a backlog; a Kafka node then a Redis master killed; replays on a hot product; every
 // master pausing its clients, then the keys expiring; the relays' sessions terminated.
+// Both topologies also kill every change-feed (pub/sub) connection again and again for 2 s: the
+// near caches' bus fails while writes go on.
+// --l1 first|all|none: which apis run the near cache (L1, with its read barrier). "first" (the
+// default): the first api and the storefront-namespace reader, so the checker's reads alternate
+// between an api with L1 and one without; "all": both apis too.
 // It restarts the machine's PostgreSQL: run it where nothing else needs that server meanwhile.
 import { parseArgs } from "node:util";
 import { runChaos } from "../test/support/chaos.ts";
@@ -25,6 +30,7 @@ const { values } = parseArgs({
     cycles: { type: "string", default: "40" },
     between: { type: "string", default: "2" },
     cluster: { type: "boolean", default: false },
+    l1: { type: "string", default: "first" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -34,7 +40,11 @@ if (values.help) {
   process.exit(0);
 }
 const started = performance.now();
-const r = await runChaos({ cycles: Number(values.cycles), secondsBetween: Number(values.between), cluster: values.cluster, log: (l) => console.log(l) });
+if (!["first", "all", "none"].includes(values.l1!)) {
+  console.error(`--l1 must be first, all or none (got ${values.l1})`);
+  process.exit(2);
+}
+const r = await runChaos({ cycles: Number(values.cycles), secondsBetween: Number(values.between), cluster: values.cluster, l1: values.l1 as "first" | "all" | "none", log: (l) => console.log(l) });
 const violations = {
   regressions: r.checker.namespaces.reduce((n, x) => n + x.regressions.length, 0),
   stale: r.checker.namespaces.reduce((n, x) => n + x.stale.length, 0),

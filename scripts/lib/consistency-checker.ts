@@ -51,6 +51,8 @@ export type NamespaceReport = {
   httpReads: number;
   /** GETs PostgreSQL answered alone (Cache-Status detail=not-stored): truth, but not the namespace's. */
   httpDirect: number;
+  /** Of httpReads, those an api's near cache (L1) answered (Cache-Status detail=l1). */
+  httpL1: number;
 };
 export type CheckerReport = { writes: number; namespaces: NamespaceReport[]; ok: boolean };
 
@@ -87,6 +89,7 @@ export async function startConsistencyChecker(opts: CheckerOptions) {
   const weakened = new Map<string, string[]>(opts.namespaces.map((ns) => [ns, []]));
   const httpReads = new Map<string, number>(opts.namespaces.map((ns) => [ns, 0]));
   const httpDirect = new Map<string, number>(opts.namespaces.map((ns) => [ns, 0]));
+  const httpL1 = new Map<string, number>(opts.namespaces.map((ns) => [ns, 0]));
   const notes: { at: number; label: string }[] = [];
   let running = true;
 
@@ -203,6 +206,7 @@ export async function startConsistencyChecker(opts: CheckerOptions) {
             continue;
           }
           httpReads.set(reader.namespace, httpReads.get(reader.namespace)! + 1);
+          if (res.headers.get("cache-status")?.includes("detail=l1")) httpL1.set(reader.namespace, httpL1.get(reader.namespace)! + 1);
           const top = served.get(k);
           const via = `${url} (${res.headers.get("cache-status")})`;
           if (top && top.at < started && version < top.version) {
@@ -270,6 +274,7 @@ export async function startConsistencyChecker(opts: CheckerOptions) {
         stale,
         httpReads: httpReads.get(ns)!,
         httpDirect: httpDirect.get(ns)!,
+        httpL1: httpL1.get(ns)!,
       };
     });
     return { writes: writes.length, namespaces, ok: namespaces.every((n) => n.regressions.length === 0 && n.stale.length === 0) };
@@ -302,7 +307,7 @@ export function formatReport(r: CheckerReport): string {
   const lines = [`consistency: ${r.writes} writes observed; ${r.ok ? "OK" : "VIOLATIONS"}`];
   for (const n of r.namespaces) {
     lines.push(
-      `  ${n.namespace.padEnd(12)} within 1 s ${pct(n.within1s)}, within 5 s ${pct(n.within5s)}, at end ${pct(n.atEnd)}; lag p50 ${n.p50LagMs} ms, p99 ${n.p99LagMs} ms, worst ${n.worstLagMs} ms; regressions ${n.regressions.length}, stale ${n.stale.length}, http reads ${n.httpReads} (+${n.httpDirect} answered by PostgreSQL alone)`,
+      `  ${n.namespace.padEnd(12)} within 1 s ${pct(n.within1s)}, within 5 s ${pct(n.within5s)}, at end ${pct(n.atEnd)}; lag p50 ${n.p50LagMs} ms, p99 ${n.p99LagMs} ms, worst ${n.worstLagMs} ms; regressions ${n.regressions.length}, stale ${n.stale.length}, http reads ${n.httpReads} (${n.httpL1} from an api's L1; +${n.httpDirect} answered by PostgreSQL alone)`,
     );
     if (n.worst) lines.push(`    worst: ${n.worst}`);
     for (const x of [...n.regressions, ...n.stale].slice(0, 10)) lines.push(`    ${x}`);

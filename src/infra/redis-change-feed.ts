@@ -36,9 +36,10 @@ export function createRedisChangeFeed(client: RedisClient, options: ChangeFeedOp
     if (subscribed) gap("disconnected");
     subscribed = false;
   };
-  let retry: ReturnType<typeof setTimeout> | undefined;
-  const subscribe = () => {
-    clearTimeout(retry);
+  sub.on("close", lost);
+  sub.on("end", lost);
+  if (sub instanceof Cluster) sub.on("-node", lost);
+  sub.on("ready", () => {
     if (closed) return;
     sub.subscribe(channel).then(
       () => {
@@ -46,24 +47,9 @@ export function createRedisChangeFeed(client: RedisClient, options: ChangeFeedOp
         lastMessage = performance.now();
         gap("subscribed"); // whatever was published before this moment was not heard
       },
-      () => {
-        retry = setTimeout(subscribe, 200);
-        retry.unref?.();
-      },
+      () => {},
     );
-  };
-  sub.on("close", lost);
-  sub.on("end", lost);
-  sub.on("ready", subscribe);
-  if (sub instanceof Cluster) {
-    // A Cluster says "ready" once: when a node goes (maybe the one this subscription was on),
-    // subscribe again (ioredis moves it to a live node), as after a reconnect.
-    sub.on("-node", () => {
-      lost();
-      retry = setTimeout(subscribe, 100);
-      retry.unref?.();
-    });
-  }
+  });
   sub.on("message", (ch: string, message: string) => {
     if (ch !== channel) return;
     lastMessage = performance.now();
@@ -93,7 +79,6 @@ export function createRedisChangeFeed(client: RedisClient, options: ChangeFeedOp
     healthy: () => subscribed && performance.now() - lastMessage < 3 * options.heartbeatMs,
     async close() {
       closed = true;
-      clearTimeout(retry);
       clearInterval(heartbeat);
       subscribed = false;
       sub.disconnect();

@@ -162,7 +162,8 @@ describe("a slot moving between masters while the cache is used", () => {
 describe("a master killed with writes its replica never received", () => {
   test("the replica is promoted, the api goes on writing, and the lost write is never served as the truth", async () => {
     // The periodic check is off (a minute): only the node's lost connection can tell this process.
-    const h = createHarness("rckill", { cluster: true, fenceCheckMs: 60_000 });
+    // The near cache is on (with its read barrier): its feed must subscribe again after the node left.
+    const h = createHarness("rckill", { cluster: true, fenceCheckMs: 60_000, l1: { heartbeatMs: 200 } });
     try {
       const p = await h.create();
       expect((await h.call("PATCH", `/products/${p.id}`, { body: { priceCents: 2 } })).status).toBe(200);
@@ -203,6 +204,14 @@ describe("a master killed with writes its replica never received", () => {
       const w = await h.call("PATCH", `/products/${p.id}`, { body: { priceCents: 4 } });
       expect(w.status).toBe(200);
       expect(await h.cached(p.id)).toStartWith("4|p|");
+      // The change feed subscribed again after the node left (a Cluster client says "ready" only
+      // once), so the near cache answers again.
+      await waitFor(
+        async () => (await h.call("GET", `/products/${p.id}`)).headers.get("cache-status") === "catalog-cache; hit; detail=l1",
+        10_000,
+        "the near cache to answer again after the failover",
+      );
+      expect((await h.call("GET", `/products/${p.id}`)).body.version).toBe(4);
     } finally {
       await h.close();
       // The killed node comes back empty and joins as a replica.

@@ -32,6 +32,7 @@ export const FAULTS = [
   "replays-on-hot-product",
   "redis-timeout-then-expiry",
   "kill-relay-session",
+  "change-feed-outage",
 ] as const;
 
 /**
@@ -56,6 +57,7 @@ export const CLUSTER_FAULTS = [
   "replays-on-hot-product",
   "redis-timeout-then-expiry",
   "kill-relay-session",
+  "change-feed-outage",
 ] as const;
 export type Fault = (typeof FAULTS)[number] | (typeof CLUSTER_FAULTS)[number];
 
@@ -118,6 +120,12 @@ export async function runChaos(options: {
   faults?: readonly Fault[];
   /** The cluster topology (see the top of this file); its faults are CLUSTER_FAULTS. */
   cluster?: boolean;
+  /**
+   * Which apis run the near cache (L1, with its read barrier): "first" (the default: api1 and the
+   * storefront-namespace reader, so the checker alternates between an api with L1 and one
+   * without), "all", or "none".
+   */
+  l1?: "first" | "all" | "none";
 }): Promise<ChaosResult> {
   const topology: readonly Fault[] = options.cluster ? CLUSTER_FAULTS : FAULTS;
   const order = options.faults ?? topology;
@@ -151,10 +159,11 @@ async function chaos(
   clusters: Awaited<ReturnType<typeof startClusters>> | null,
   redisServer: Awaited<ReturnType<typeof startSpareRedis>> | null,
   order: readonly Fault[],
-  options: { cycles: number; products?: number },
+  options: { cycles: number; products?: number; l1?: "first" | "all" | "none" },
   log: (line: string) => void,
   between: number,
 ): Promise<ChaosResult> {
+  const l1 = options.l1 ?? "first";
   const result: ChaosResult = {
     cycles: [],
     writes: { ok: 0, unavailable: 0, refused: 0, serverErrors: [] },
@@ -190,10 +199,10 @@ async function chaos(
     const members = clusters ? [1, 2] : [1];
     const groups = { catalog: "rebuild", storefront: "evict" } as const;
     type Group = keyof typeof groups;
-    const apiEnv = { CACHE_WRITE_THROUGH: "true", CACHE_LEASE_WAIT_MS: "50", ADMIN_TOKEN: CHAOS_TOKEN };
+    const apiEnv = { CACHE_WRITE_THROUGH: "true", CACHE_LEASE_WAIT_MS: "50", ADMIN_TOKEN: CHAOS_TOKEN, L1_HEARTBEAT_MS: "200" };
     const start = {
-      api: async (n: number) => (procs[`api${n}`] = await p.startApi(apiEnv)),
-      reader: async () => (procs.reader = await p.startApi({ ...apiEnv, CACHE_NAMESPACE: "storefront" })),
+      api: async (n: number) => (procs[`api${n}`] = await p.startApi({ ...apiEnv, L1_ENABLED: String(l1 === "all" || (l1 === "first" && n === 1)) })),
+      reader: async () => (procs.reader = await p.startApi({ ...apiEnv, CACHE_NAMESPACE: "storefront", L1_ENABLED: String(l1 !== "none") })),
       relay: async (n: number) => (procs[`relay${n}`] = await p.startRelay({ RELAY_POLL_MS: "200" })),
       consumer: async (group: Group, n: number) =>
         (procs[`${group}${n}`] = await p.startConsumer(group, groups[group], { CONSUMER_INSTANCE_ID: `${group}-${n}` })),
@@ -414,6 +423,40 @@ async function chaos(
         await deleteKeys(p.redis, `${p.prefix}:catalog:product`);
         await deleteKeys(p.redis, `${p.prefix}:storefront:product`);
       },
+      // The near caches' bus fails: every pub/sub connection (the change feeds) is killed again
+      // and again for 2 s while writes go on, so change messages are lost and the feeds resubscribe
+      // (gaps) and fall silent (L1 steps aside). On the cluster, on every node.
+      "change-feed-outage": async () => {
+        const killSubscribers = (node: Redis) => node.call("CLIENT", "KILL", "TYPE", "pubsub").catch(() => 0);
+        let killed = 0;
+        const until = performance.now() + 2000;
+        while (performance.now() < until) {
+          if (clusters) {
+            const ports = lines(await cl().redis("nodes")).flatMap((l) => l.split(",")).map((hp) => Number(hp.split(":").at(-1)));
+            await Promise.all(
+              ports.map(async (port) => {
+                const node = new Redis({ host: "127.0.0.1", port, maxRetriesPerRequest: 0 });
+                node.on("error", () => {});
+                try {
+                  killed += Number(await killSubscribers(node));
+                } finally {
+                  node.disconnect();
+                }
+              }),
+            );
+          } else {
+            const node = new Redis(redisServer!.url, { maxRetriesPerRequest: 0 });
+            node.on("error", () => {});
+            try {
+              killed += Number(await killSubscribers(node));
+            } finally {
+              node.disconnect();
+            }
+          }
+          await Bun.sleep(100);
+        }
+        log(`  killed ${killed} subscriber connections`);
+      },
       // The relay's PostgreSQL session is terminated while it leads (the process lives on); on the
       // cluster the standby's session too.
       "kill-relay-session": async () => {
@@ -488,6 +531,15 @@ async function chaos(
     log(`comparing ${rows.length} events with the topic; the checker saw ${result.checker.writes} of the ${all[0]!.n - eventsBefore} committed during the run`);
     const onTopic = new Set((await p.dump()).map((m) => `${m.key}|${m.headers["x-product-version"]}`));
     result.lostEvents = rows.map((r) => `${r.product_id}|${r.version}`).filter((k) => !onTopic.has(k));
+    if (result.lostEvents.length) {
+      // What the outbox says of each: when it was sent, and its neighbours' fate (a whole batch, or one row?).
+      const detail = await p.db.query<{ product_id: string; version: number; id: string; created_at: Date; sent_at: Date }>(
+        "SELECT e.product_id, e.version, o.id::text, o.created_at, o.sent_at FROM events e JOIN outbox o ON o.event_id = e.event_id WHERE (e.product_id || '|' || e.version) = ANY($1) ORDER BY o.id",
+        [result.lostEvents],
+      );
+      for (const r of detail.rows) log(`lost: ${r.product_id} v${r.version}, outbox row ${r.id}, created ${r.created_at.toISOString()}, sent ${r.sent_at.toISOString()}`);
+      log(`messages on the topic: ${onTopic.size}; rows sent: ${rows.length}`);
+    }
     for (const stale of result.checker.namespaces.flatMap((n) => n.stale)) {
       const [ns, id] = stale.split(" ")[0]!.split("|") as [string, string];
       const versions = rows.filter((r) => r.product_id === id).map((r) => r.version).sort((a, b) => a - b);
