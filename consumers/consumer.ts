@@ -2,9 +2,10 @@
 // right, in rebuild or evict mode. Start: CACHE_NAMESPACE=storefront CONSUMER_MODE=evict node consumers/consumer.ts
 // On SIGTERM it stops consuming, commits its offsets and disconnects.
 import { loadConsumerConfig } from "../src/config.ts";
-import { createConsumer, createKafka, createProducer } from "../src/infra/kafka.ts";
+import { startHeartbeat } from "../src/infra/heartbeat.ts";
+import { createConsumer, createKafka, createLagMeter, createProducer } from "../src/infra/kafka.ts";
 import { replaceOnFatal } from "../src/infra/kafka-replace.ts";
-import { Counter, Histogram, LATENCY_BUCKETS, createRegistry, serveMetrics } from "../src/infra/metrics.ts";
+import { Counter, Gauge, Histogram, LATENCY_BUCKETS, createRegistry, serveMetrics } from "../src/infra/metrics.ts";
 import { createRedisCache, createRedisClient } from "../src/infra/redis-cache.ts";
 import { runProcess } from "../src/process.ts";
 import { createEventConsumer } from "../src/usecases/consume-event.ts";
@@ -36,6 +37,18 @@ await runProcess({
       registers: [registry],
     });
     const cacheErrors = new Counter({ name: "catalog_consumer_cache_errors_total", help: "Redis writes that failed and were retried", registers: [registry] });
+    const lagGauge = new Gauge({
+      name: "catalog_consumer_lag_messages",
+      help: "Messages of the topic not yet committed by this group, per partition (last stable offset minus committed offset), measured every CONSUMER_LAG_INTERVAL_MS",
+      labelNames: ["partition"],
+      registers: [registry],
+    });
+    const lastApplied = new Gauge({
+      name: "catalog_consumer_last_applied_timestamp_seconds",
+      help: "Unix time when this consumer last applied an event to its cache (0: not yet)",
+      registers: [registry],
+    });
+    let lastAppliedAt: number | null = null;
 
     const redis = createRedisClient(config, config.commandTimeoutMs);
     redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
@@ -67,6 +80,8 @@ await runProcess({
       },
       observe: {
         applied(seconds, outcome) {
+          lastAppliedAt = Date.now();
+          lastApplied.set(lastAppliedAt / 1000);
           events.inc({ outcome: outcome === "marked" && config.mode === "rebuild" ? "applied_as_marker" : "applied", reason: "" });
           latency.observe(Math.max(0, seconds));
         },
@@ -101,6 +116,42 @@ await runProcess({
       },
       { what: "kafka consumer", logger, reopen: "at-once" },
     );
+    // The group's lag, every CONSUMER_LAG_INTERVAL_MS, through an admin client of its own; the
+    // first measure (before this member joins) shows the backlog it starts with.
+    let lag: { total: number; partitions: Record<string, number>; at: string } | null = null;
+    let meter: Awaited<ReturnType<typeof createLagMeter>> | null = null;
+    let measuring: Promise<void> | null = null;
+    let lagFailing = false;
+    const measureLag = () =>
+      (measuring ??= (async () => {
+        try {
+          meter ??= await createLagMeter(createKafka(config.brokers, `catalog-consumer-${config.namespace}-lag`, logger), config.groupId, config.topic);
+          const measured = await meter.measure();
+          lag = { ...measured, at: new Date().toISOString() };
+          for (const [partition, n] of Object.entries(measured.partitions)) lagGauge.set({ partition }, n);
+          lagFailing = false;
+        } catch (err) {
+          if (!lagFailing) logger.warn({ err: (err as Error).message }, "consumer lag not measured; retrying every interval");
+          lagFailing = true;
+        } finally {
+          measuring = null;
+        }
+      })());
+    await measureLag();
+    const lagTimer = setInterval(measureLag, config.lagIntervalMs);
+    lagTimer.unref();
+    const heartbeat = startHeartbeat({
+      redis,
+      prefix: config.cache.keyPrefix,
+      role: "consumer",
+      instance: config.instanceId,
+      namespace: config.namespace,
+      intervalMs: config.heartbeatIntervalMs,
+      logger,
+      fields: () => ({ group: config.groupId, lag, lastAppliedAt: lastAppliedAt === null ? null : new Date(lastAppliedAt).toISOString() }),
+    });
+    await heartbeat.first;
+
     await kafka.open();
 
     let unassignedSince: number | null = null;
@@ -122,7 +173,11 @@ await runProcess({
       async stop() {
         stopping = true;
         clearInterval(watchdog);
+        clearInterval(lagTimer);
+        await heartbeat.stop();
         await kafka.close();
+        await measuring;
+        await meter?.disconnect().catch(() => {});
         await redis.quit().catch(() => {});
         metrics.server.close();
       },

@@ -1,9 +1,11 @@
 // The relay process (Node 24): outbox → Kafka, in commit order. Start: node relay/main.ts
 // On SIGTERM it finishes the batch in flight, closes its producer and its PostgreSQL session.
 import { loadRelayConfig } from "../src/config.ts";
+import { startHeartbeat } from "../src/infra/heartbeat.ts";
 import { createKafka, createOutboxPublisher } from "../src/infra/kafka.ts";
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS, createRegistry, serveMetrics } from "../src/infra/metrics.ts";
 import { createOutboxStore } from "../src/infra/outbox-store.ts";
+import { createRedisClient } from "../src/infra/redis-cache.ts";
 import { runProcess } from "../src/process.ts";
 import { createRelay } from "../src/usecases/relay-outbox.ts";
 
@@ -25,6 +27,20 @@ await runProcess({
     const publisher = createOutboxPublisher((onFatal) => createKafka(config.brokers, "catalog-relay", logger, onFatal), config.topic, config.transactionalId, logger);
     const metrics = await serveMetrics(registry, config.metricsPort, config.metricsHost);
 
+    // Redis only for the heartbeat: the relay works without it.
+    const redis = createRedisClient(config, 1000);
+    redis.on("error", (err) => logger.debug({ err: err.message }, "redis connection error (heartbeat)"));
+    let leading = false;
+    const heartbeat = startHeartbeat({
+      redis,
+      prefix: config.keyPrefix,
+      role: "relay",
+      namespace: null,
+      intervalMs: config.heartbeatIntervalMs,
+      logger,
+      fields: () => ({ leader: leading }),
+    });
+
     const relay = createRelay({
       store,
       publisher,
@@ -34,7 +50,11 @@ await runProcess({
           published.inc(rows);
           publishSeconds.observe(seconds);
         },
-        leader: (leader) => isLeader.set(leader ? 1 : 0),
+        leader(leader) {
+          isLeader.set(leader ? 1 : 0);
+          leading = leader;
+          void heartbeat.beat(); // the console sees a new leader at once
+        },
         backlog(rows, age) {
           backlogRows.set(rows);
           backlogAge.set(age);
@@ -55,8 +75,10 @@ await runProcess({
     return {
       stopping: "finishing the batch in flight",
       async stop() {
+        await heartbeat.stop();
         await relay.stop(); // closes the producer
         await store.close();
+        await redis.quit().catch(() => {});
         metrics.server.close();
       },
     };

@@ -55,9 +55,12 @@ const logLevel = (env: Env) => str(env, "LOG_LEVEL", "info", /^(fatal|error|warn
 const cacheNamespace = (env: Env) => str(env, "CACHE_NAMESPACE", "catalog", NAMESPACE);
 /** The api gives up on Redis sooner (it has PostgreSQL to fall back on) than a consumer (it retries). */
 const redisCommandTimeoutMs = (env: Env, fallback: number) => int(env, "REDIS_COMMAND_TIMEOUT_MS", fallback, 10, 60_000);
+const keyPrefix = (env: Env) => str(env, "CACHE_KEY_PREFIX", "cc", /^[A-Za-z0-9_.-]{1,32}$/);
+/** How often each process writes its heartbeat key (src/infra/heartbeat.ts); its TTL is three times that. */
+const heartbeatIntervalMs = (env: Env) => int(env, "HEARTBEAT_INTERVAL_MS", 2000, 100, 60_000);
 /** The cache settings every writer of a namespace shares. */
 const cacheKeys = (env: Env) => ({
-  keyPrefix: str(env, "CACHE_KEY_PREFIX", "cc", /^[A-Za-z0-9_.-]{1,32}$/),
+  keyPrefix: keyPrefix(env),
   ttlSeconds: int(env, "CACHE_TTL_SECONDS", 3600, 0, 30 * 24 * 3600),
   /** How often the namespace's fence is verified while connected (also after every reconnect). */
   fenceCheckMs: int(env, "CACHE_FENCE_CHECK_MS", 1000, 50, 60_000),
@@ -115,6 +118,7 @@ export type Config = {
   adminToken: string | null;
   lease: { leaseMs: number; waitMs: number };
   l1: ReturnType<typeof nearCache>;
+  heartbeatIntervalMs: number;
 };
 
 export function loadConfig(env: Env = process.env): Config {
@@ -148,6 +152,7 @@ export function loadConfig(env: Env = process.env): Config {
       waitMs: int(env, "CACHE_LEASE_WAIT_MS", 200, 0, 10_000),
     },
     l1: nearCache(env),
+    heartbeatIntervalMs: heartbeatIntervalMs(env),
   };
 }
 
@@ -164,6 +169,11 @@ export function loadRelayConfig(env: Env = process.env) {
     failpoint: str(env, "RELAY_FAILPOINT", "none", /^(none|crash-after-publish)$/),
     /** Shared by every relay of one outbox and topic: a new leader's producer fences the old one's. */
     transactionalId: str(env, "RELAY_TRANSACTIONAL_ID", `catalog-relay.${base.topic}`, TOPIC),
+    /** Only for the heartbeat (the relay keeps no cache). */
+    redisUrl: redisUrl(env),
+    redisClusterNodes: redisClusterNodes(env),
+    keyPrefix: keyPrefix(env),
+    heartbeatIntervalMs: heartbeatIntervalMs(env),
   };
 }
 export type RelayConfig = ReturnType<typeof loadRelayConfig>;
@@ -187,6 +197,9 @@ export function loadConsumerConfig(env: Env = process.env) {
     sessionTimeoutMs: int(env, "KAFKA_SESSION_TIMEOUT_MS", 30_000, 6_000, 300_000),
     cache: { ...cacheKeys(env), namespace },
     commandTimeoutMs: redisCommandTimeoutMs(env, 1000),
+    heartbeatIntervalMs: heartbeatIntervalMs(env),
+    /** How often the group's lag (last stable offset minus committed offset, per partition) is measured. */
+    lagIntervalMs: int(env, "CONSUMER_LAG_INTERVAL_MS", 5000, 100, 300_000),
   };
 }
 export type ConsumerConfig = ReturnType<typeof loadConsumerConfig>;
@@ -217,6 +230,7 @@ export function loadStorefrontConfig(env: Env = process.env) {
       waitMs: int(env, "CACHE_LEASE_WAIT_MS", 200, 0, 10_000),
     },
     l1: nearCache(env),
+    heartbeatIntervalMs: heartbeatIntervalMs(env),
   };
 }
 export type StorefrontConfig = ReturnType<typeof loadStorefrontConfig>;

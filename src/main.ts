@@ -2,6 +2,7 @@
 // in flight (src/process.ts runs the stop and the exit).
 import { createApp, serverLimits } from "./app.ts";
 import { loadConfig } from "./config.ts";
+import { startHeartbeat } from "./infra/heartbeat.ts";
 import { createPrismaClient, createPrismaEventStore } from "./infra/prisma-event-store.ts";
 import { createRedisCache, createRedisClient } from "./infra/redis-cache.ts";
 import { withRedisNearCache } from "./infra/redis-change-feed.ts";
@@ -52,11 +53,20 @@ await runProcess({
       port: config.port,
       ...serverLimits(config.bodyLimitBytes),
     });
+    const heartbeat = startHeartbeat({
+      redis,
+      prefix: config.cache.keyPrefix,
+      role: "api",
+      namespace: config.cache.namespace,
+      intervalMs: config.heartbeatIntervalMs,
+      logger,
+    });
     logger.info({ url: `http://${config.host}:${app.server?.port}`, env: config.env, namespace: config.cache.namespace }, "api listening");
 
     return {
       stopping: "draining requests",
       async stop() {
+        await heartbeat.stop();
         await app.stop(); // waits for in-flight requests
         await near.close();
         await Promise.allSettled([redis.quit(), prisma.$disconnect()]);

@@ -4,6 +4,7 @@
 import { serverLimits } from "../src/app.ts";
 import { loadStorefrontConfig } from "../src/config.ts";
 import { createCatalogSource } from "../src/infra/catalog-client.ts";
+import { startHeartbeat } from "../src/infra/heartbeat.ts";
 import { createRedisCache, createRedisClient } from "../src/infra/redis-cache.ts";
 import { withRedisNearCache } from "../src/infra/redis-change-feed.ts";
 import { runProcess } from "../src/process.ts";
@@ -25,10 +26,19 @@ await runProcess({
       logger,
       lease: config.lease,
     }).listen({ hostname: config.host, port: config.port, ...serverLimits(64 * 1024) });
+    const heartbeat = startHeartbeat({
+      redis,
+      prefix: config.cache.keyPrefix,
+      role: "storefront",
+      namespace: config.cache.namespace,
+      intervalMs: config.heartbeatIntervalMs,
+      logger,
+    });
     logger.info({ url: `http://${config.host}:${app.server?.port}`, catalog: config.catalogUrl, namespace: config.cache.namespace }, "storefront listening");
     return {
       stopping: "draining requests",
       async stop() {
+        await heartbeat.stop();
         await app.stop();
         await near.close();
         await redis.quit().catch(() => {});

@@ -114,3 +114,12 @@ export function decodeFence(raw: string | null | undefined): { epoch: string; ru
   const m = raw ? FENCE.exec(raw) : null;
   return m ? { epoch: m[1]!, runId: m[2]! } : null;
 }
+
+// Heartbeats: one key per running process (api, relay, consumer, storefront), a JSON value (see
+// src/infra/heartbeat.ts), written every HEARTBEAT_INTERVAL_MS with a TTL of three intervals and
+// deleted on a graceful stop, so a key outlives a killed process by at most its TTL.
+//   "<prefix>:procs:<role>:<instance>"   instance: CONSUMER_INSTANCE_ID, else "<hostname>-<pid>"
+/** Key of a process's heartbeat. */
+export const processKey = (prefix: string, role: string, instance: string) => `${prefix}:procs:${role}:${instance}`;
+/** SCAN pattern of every heartbeat key under a prefix. */
+export const processKeyPattern = (prefix: string) => `${prefix}:procs:*`;

@@ -3,9 +3,10 @@
 import kafkaJs from "@confluentinc/kafka-javascript";
 import type { Logger } from "pino";
 
-const { Kafka, logLevel } = kafkaJs.KafkaJS;
+const { Kafka, logLevel, IsolationLevel } = kafkaJs.KafkaJS;
 type KafkaClient = InstanceType<typeof Kafka>;
 import type { KafkaMessage, OutboxPublisher } from "../usecases/ports.ts";
+import { consumerLag } from "../usecases/consumer-lag.ts";
 import { replaceOnFatal } from "./kafka-replace.ts";
 export type { KafkaMessage } from "../usecases/ports.ts";
 
@@ -209,5 +210,25 @@ export async function createConsumer(
         return 0;
       }
     },
+  };
+}
+
+/**
+ * Measures a consumer group's lag on a topic through an admin client of its own (so it goes on
+ * while the group member is being replaced): the last stable offsets and the committed offsets,
+ * two requests per measure.
+ */
+export async function createLagMeter(kafka: KafkaClient, groupId: string, topic: string) {
+  const admin = kafka.admin();
+  await admin.connect();
+  return {
+    async measure() {
+      const [ends, committed] = await Promise.all([
+        admin.fetchTopicOffsets(topic, { isolationLevel: IsolationLevel.READ_COMMITTED, timeout: 5000 }),
+        admin.fetchOffsets({ groupId, topics: [topic], timeout: 5000 }),
+      ]);
+      return consumerLag(ends, committed.find((t) => t.topic === topic)?.partitions ?? []);
+    },
+    disconnect: () => admin.disconnect(),
   };
 }
