@@ -6,7 +6,8 @@
 //   node scripts/kafka-tool.ts redrive DLQ [GROUP]         send the dead letters (of one consumer group, or all)
 //                                                          back to the topic they came from, as they were
 //                                                          (their x-dlq-* headers dropped), e.g. after an upgrade
-// Env: KAFKA_BROKERS (default 127.0.0.1:9092).
+// Env: KAFKA_BROKERS (default 127.0.0.1:9092); KAFKA_ISOLATION=read_uncommitted makes dump show what
+// open and aborted transactions wrote too.
 import { createInterface } from "node:readline";
 import kafkaJs from "@confluentinc/kafka-javascript";
 
@@ -49,6 +50,9 @@ async function remove() {
  * skipped, so the high watermark cannot serve as the end once the relay publishes in transactions).
  */
 type Dumped = { partition: number; offset: string; key: string | null; value: string | null; headers: Record<string, string> };
+// KAFKA_ISOLATION=read_uncommitted also shows what open or aborted transactions wrote (a diagnosis:
+// a message there but not in the committed read sits behind an open transaction, or was aborted).
+const isolation = process.env.KAFKA_ISOLATION === "read_uncommitted" ? "read_uncommitted" : "read_committed";
 async function collect(name: string): Promise<Dumped[]> {
   const admin = kafka.admin();
   await admin.connect();
@@ -57,7 +61,7 @@ async function collect(name: string): Promise<Dumped[]> {
   const partitions = ends.filter((p) => Number(p.high) > Number(p.low)).map((p) => p.partition);
   if (partitions.length === 0) return [];
   const consumer = new kafkaJs.KafkaConsumer(
-    { "group.id": `dump-${process.pid}-${Date.now()}`, "metadata.broker.list": brokers.join(","), "enable.partition.eof": true, "enable.auto.commit": false, "isolation.level": "read_committed" },
+    { "group.id": `dump-${process.pid}-${Date.now()}`, "metadata.broker.list": brokers.join(","), "enable.partition.eof": true, "enable.auto.commit": false, "isolation.level": isolation },
     { "auto.offset.reset": "earliest" },
   );
   const out: Dumped[] = [];

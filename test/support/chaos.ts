@@ -539,6 +539,9 @@ async function chaos(
       );
       for (const r of detail.rows) log(`lost: ${r.product_id} v${r.version}, outbox row ${r.id}, created ${r.created_at.toISOString()}, sent ${r.sent_at.toISOString()}`);
       log(`messages on the topic: ${onTopic.size}; rows sent: ${rows.length}`);
+      // Physically in the log but not committed (behind an open transaction, or aborted), or not there at all?
+      const uncommitted = new Set((await p.dump({ KAFKA_ISOLATION: "read_uncommitted" })).map((m) => `${m.key}|${m.headers["x-product-version"]}`));
+      log(`lost events in the log read uncommitted: ${result.lostEvents.filter((k) => uncommitted.has(k)).length} of ${result.lostEvents.length}`);
     }
     for (const stale of result.checker.namespaces.flatMap((n) => n.stale)) {
       const [ns, id] = stale.split(" ")[0]!.split("|") as [string, string];

@@ -134,7 +134,8 @@ export async function createPipeline(label: string, options: { redisUrl?: string
       return e ? `${e.version}|${e.kind}|${e.payload}` : null;
     },
     /** The messages of the pipeline's topic, read to its end (read_committed). */
-    dump: () => dumpTopic(topic, kafkaEnv),
+    /** The topic's messages (committed; `{KAFKA_ISOLATION: "read_uncommitted"}` for all that was written). */
+    dump: (env: Record<string, string> = {}) => dumpTopic(topic, { ...kafkaEnv, ...env }),
     async createProducts(apiUrl: string, label: string, n: number) {
       const ids = Array.from({ length: n }, (_, i) => `${prefix}-${label}${i}`);
       await Promise.all(ids.map((id) => http(apiUrl, "POST", "/products", { id, name: id, priceCents: 1, currency: "EUR" })));
