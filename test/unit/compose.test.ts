@@ -15,11 +15,12 @@ type Service = {
   healthcheck?: { test: string[] };
   depends_on?: Record<string, { condition: string }>;
   restart?: string;
+  volumes?: string[];
 };
 const compose = Bun.YAML.parse(await Bun.file(resolve(ROOT, "docker-compose.yml")).text()) as { services: Record<string, Service> };
 const services = compose.services;
 
-const SECRETS = { POSTGRES_PASSWORD: "compose-test-password", ADMIN_TOKEN: "compose-test-admin-token" };
+const SECRETS = { POSTGRES_PASSWORD: "compose-test-password", ADMIN_TOKEN: "compose-test-admin-token", GRAFANA_ADMIN_PASSWORD: "compose-test-grafana" };
 /** `${NAME:?message}` as docker compose interpolates it, with test values for the secrets. */
 const interpolate = (env: Record<string, string> = {}) =>
   Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v).replace(/\$\{(\w+):\?[^}]*\}/g, (_, name: string) => SECRETS[name as keyof typeof SECRETS])]));
@@ -153,10 +154,58 @@ describe("docker-compose.yml", () => {
     const text = require("node:fs").readFileSync(resolve(ROOT, "docker-compose.yml"), "utf8") as string;
     expect(services.api!.environment!.ADMIN_TOKEN).toMatch(/^\$\{ADMIN_TOKEN:\?/);
     expect(services.postgres!.environment!.POSTGRES_PASSWORD).toMatch(/^\$\{POSTGRES_PASSWORD:\?/);
+    expect(services.grafana!.environment!.GF_SECURITY_ADMIN_PASSWORD).toMatch(/^\$\{GRAFANA_ADMIN_PASSWORD:\?/);
     expect(text).not.toMatch(/^\s*[A-Z_]*(PASSWORD|TOKEN|SECRET):\s*[^$\s]/m);
   });
 
   test("the official images are used for the servers", () => {
     expect([services.postgres!.image, services.redis!.image, services.kafka!.image]).toEqual(["postgres:15", "redis:7", "apache/kafka:4.0.0"]);
+  });
+});
+
+/** host path → container path of a service's bind mounts (./… only). */
+const mounts = (s: Service) =>
+  new Map((s.volumes ?? []).filter((v) => v.startsWith("./")).map((v) => [resolve(ROOT, v.split(":")[0]!), v.split(":")[1]!] as const));
+
+describe("docker-compose.yml: Prometheus and Grafana", () => {
+  const prometheus = services.prometheus!;
+  const grafana = services.grafana!;
+  const promConfigPath = resolve(ROOT, "docs/prometheus/prometheus.yml");
+  const promConfig = Bun.YAML.parse(readFileSync(promConfigPath, "utf8")) as { scrape_configs: { job_name: string; metrics_path?: string; static_configs: { targets: string[] }[] }[] };
+
+  test("the official images", () => {
+    expect(prometheus.image).toMatch(/^prom\/prometheus:v\d/);
+    expect(grafana.image).toMatch(/^grafana\/grafana:\d/);
+  });
+
+  test("Prometheus reads docs/prometheus/prometheus.yml, and it scrapes every process that serves /metrics where compose runs it", () => {
+    const target = mounts(prometheus).get(promConfigPath);
+    expect(target).toBeDefined();
+    expect(prometheus.command).toContain(`--config.file=${target}`);
+    const scraped = promConfig.scrape_configs.flatMap((c) => c.static_configs.flatMap((sc) => sc.targets.map((t) => ({ job: c.job_name, path: c.metrics_path ?? "/metrics", t }))));
+    const want = ["api", "relay", "consumer-catalog", "consumer-storefront"].map((name) => {
+      const { config } = reads(loaders[name]!.load, interpolate(services[name]!.environment)) as { config: { port?: number; metricsPort?: number; host?: string; metricsHost?: string } };
+      expect(config.metricsHost ?? config.host).toBe("0.0.0.0");
+      return { job: name, path: "/metrics", t: `${name}:${config.metricsPort ?? config.port}` };
+    });
+    expect(scraped).toEqual(want);
+  });
+
+  test("Grafana is provisioned with that Prometheus and the dashboard file", () => {
+    const m = mounts(grafana);
+    const datasources = m.get(resolve(ROOT, "docs/grafana/provisioning/datasources"));
+    const providers = m.get(resolve(ROOT, "docs/grafana/provisioning/dashboards"));
+    const dashboard = m.get(resolve(ROOT, "docs/grafana/catalog-cache.json"));
+    expect([datasources, providers]).toEqual(["/etc/grafana/provisioning/datasources", "/etc/grafana/provisioning/dashboards"]);
+    const ds = Bun.YAML.parse(readFileSync(resolve(ROOT, "docs/grafana/provisioning/datasources/prometheus.yml"), "utf8")) as { datasources: { type: string; url: string; isDefault: boolean }[] };
+    const promPort = Number(prometheus.ports![0]!.split(":").at(-1));
+    expect(ds.datasources).toEqual([expect.objectContaining({ type: "prometheus", url: `http://prometheus:${promPort}`, isDefault: true })]);
+    const prov = Bun.YAML.parse(readFileSync(resolve(ROOT, "docs/grafana/provisioning/dashboards/catalog-cache.yml"), "utf8")) as { providers: { type: string; options: { path: string } }[] };
+    expect(prov.providers.map((x) => x.type)).toEqual(["file"]);
+    expect(dashboard).toBe(`${prov.providers[0]!.options.path}/catalog-cache.json`);
+    expect(JSON.parse(readFileSync(resolve(ROOT, "docs/grafana/catalog-cache.json"), "utf8")).uid).toBe("catalog-cache");
+    // Not on the api's host port.
+    expect(published(grafana)).toEqual([3000]);
+    expect(grafana.ports).not.toContain("3000:3000");
   });
 });
