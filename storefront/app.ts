@@ -8,7 +8,9 @@ import { Elysia } from "elysia";
 import type { Logger } from "pino";
 import { mapError } from "../src/http/errors.ts";
 import { healthRoutes } from "../src/http/health.ts";
+import { createApiMetrics } from "../src/http/metrics.ts";
 import { productReadRoutes } from "../src/http/products.ts";
+import type { NearCacheStats } from "../src/usecases/near-cache.ts";
 import type { ProductCache, ProductSource } from "../src/usecases/ports.ts";
 import { createQueries, type QueryDeps } from "../src/usecases/queries.ts";
 
@@ -20,9 +22,13 @@ export type StorefrontDeps = {
 };
 
 export function createStorefrontApp(deps: StorefrontDeps) {
-  const queries = createQueries({ store: deps.catalog, cache: deps.cache, logger: deps.logger, lease: deps.lease });
+  // The api's read-path metrics (requests, cache events, L1, fallbacks) at GET /metrics, labelled process="storefront".
+  const metrics = createApiMetrics({ process: "storefront", nearCache: () => (deps.cache as { stats?: () => NearCacheStats }).stats?.() ?? null });
+  deps.cache.onEpochChange(() => metrics.fenceMoved());
+  const queries = createQueries({ store: deps.catalog, cache: deps.cache, logger: deps.logger, lease: deps.lease, observe: metrics.observer });
   return new Elysia({ normalize: false })
     .onError(mapError(deps.logger))
+    .use(metrics.plugin)
     .use(healthRoutes({ catalog: () => deps.catalog.ping(), redis: () => deps.cache.ping() }))
     .use(productReadRoutes(queries, deps.logger));
 }

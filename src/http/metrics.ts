@@ -6,8 +6,9 @@ import type { NearCacheStats } from "../usecases/near-cache.ts";
 import type { CacheObserver } from "../usecases/ports.ts";
 import { docs } from "./openapi-docs.ts";
 
-export function createApiMetrics(options: { pendingWriteThrough?: () => number; nearCache?: () => NearCacheStats | null } = {}) {
-  const registry = createRegistry({ process: "api" });
+/** The api's metrics; the storefront serves the same read-path metrics with `process: "storefront"`. */
+export function createApiMetrics(options: { pendingWriteThrough?: () => number; nearCache?: () => NearCacheStats | null; process?: string } = {}) {
+  const registry = createRegistry({ process: options.process ?? "api" });
   const requests = new Counter({ name: "catalog_http_requests_total", help: "Requests by method, route and status", labelNames: ["method", "route", "status"], registers: [registry] });
   const duration = new Histogram({
     name: "catalog_http_request_duration_seconds",

@@ -1,9 +1,9 @@
 // The Grafana dashboard (docs/grafana/catalog-cache.json) against what the processes really export:
-// every metric and label a panel's PromQL names must be in the scrape of a running api, relay or
-// consumer. Real PostgreSQL, Redis, Kafka broker and processes (the api on Bun, the relay and the
+// every metric and label a panel's PromQL names must be in the scrape of a running api, storefront,
+// relay or consumer. Real PostgreSQL, Redis, Kafka broker and processes (the api on Bun, the relay and the
 // consumers on Node 24). The test first makes every labelled series the panels use exist: writes,
 // reads (misses, hits, near-cache counts), a replay, poison messages (dead letters), and a read
-// while the api's Redis is stalled (a fallback). The storefront serves no /metrics: nothing to scrape.
+// while the api's Redis is stalled (a fallback).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -110,6 +110,8 @@ beforeAll(async () => {
   const ids = await p.createProducts(api.url, "g", 5);
   await Promise.all(ids.map((id) => http(api.url, "PATCH", `/products/${id}`, { priceCents: 7 })));
   await p.converged(ids, ["catalog", "storefront"], 20_000);
+  const shop = await p.startStorefront(api.url);
+  for (let i = 0; i < 2; i++) for (const id of ids) expect((await http(shop.url, "GET", `/products/${id}`)).status).toBe(200);
   for (let i = 0; i < 3; i++) for (const id of ids) expect((await http(api.url, "GET", `/products/${id}`)).status).toBe(200);
   // A replay of listed ids.
   const replay = await http(api.url, "POST", "/admin/replay", { productIds: ids }, { authorization: `Bearer ${TOKEN}` });
@@ -128,9 +130,14 @@ beforeAll(async () => {
     "dead letters and lag on both consumers' /metrics",
   );
   await waitFor(async () => /^catalog_relay_batch_seconds_count\{[^}]*\} [1-9]/m.test(await get(`http://127.0.0.1:${metricsPort(relay)}/metrics`)), 10_000, "a relay batch");
+  // The storefront counts its own reads, labelled as the storefront.
+  const shopText = await get(`${shop.url}/metrics`);
+  expect(shopText).toMatch(/^catalog_cache_events_total\{[^}]*event="hit"[^}]*process="storefront"[^}]*\} [1-9]/m);
+  expect(shopText).toMatch(/^catalog_http_requests_total\{[^}]*route="\/products\/:id"[^}]*process="storefront"[^}]*\} [1-9]/m);
   scrape = parseScrape([
     await get(`${api.url}/metrics`),
     await get(`${flaky.url}/metrics`),
+    shopText,
     await get(`http://127.0.0.1:${metricsPort(relay)}/metrics`),
     ...(await consumerTexts()),
   ]);

@@ -183,7 +183,7 @@ describe("docker-compose.yml: Prometheus and Grafana", () => {
     expect(target).toBeDefined();
     expect(prometheus.command).toContain(`--config.file=${target}`);
     const scraped = promConfig.scrape_configs.flatMap((c) => c.static_configs.flatMap((sc) => sc.targets.map((t) => ({ job: c.job_name, path: c.metrics_path ?? "/metrics", t }))));
-    const want = ["api", "relay", "consumer-catalog", "consumer-storefront"].map((name) => {
+    const want = ["api", "storefront", "relay", "consumer-catalog", "consumer-storefront"].map((name) => {
       const { config } = reads(loaders[name]!.load, interpolate(services[name]!.environment)) as { config: { port?: number; metricsPort?: number; host?: string; metricsHost?: string } };
       expect(config.metricsHost ?? config.host).toBe("0.0.0.0");
       return { job: name, path: "/metrics", t: `${name}:${config.metricsPort ?? config.port}` };
