@@ -3,12 +3,13 @@
 // On SIGTERM it stops consuming, commits its offsets and disconnects.
 import { loadConsumerConfig } from "../src/config.ts";
 import { startHeartbeat } from "../src/infra/heartbeat.ts";
-import { createConsumer, createKafka, createLagMeter, createProducer } from "../src/infra/kafka.ts";
+import { createConsumer, createKafka, createProducer } from "../src/infra/kafka.ts";
 import { replaceOnFatal } from "../src/infra/kafka-replace.ts";
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS, createRegistry, serveMetrics } from "../src/infra/metrics.ts";
 import { createRedisCache, createRedisClient } from "../src/infra/redis-cache.ts";
 import { runProcess } from "../src/process.ts";
 import { createEventConsumer } from "../src/usecases/consume-event.ts";
+import { lagSummary } from "../src/usecases/consumer-lag.ts";
 
 /**
  * A safety net for a member left without partitions (seen once after a broker restart: partitions
@@ -39,7 +40,7 @@ await runProcess({
     const cacheErrors = new Counter({ name: "catalog_consumer_cache_errors_total", help: "Redis writes that failed and were retried", registers: [registry] });
     const lagGauge = new Gauge({
       name: "catalog_consumer_lag_messages",
-      help: "Messages of the topic not yet committed by this group, per partition (last stable offset minus committed offset), measured every CONSUMER_LAG_INTERVAL_MS",
+      help: "Messages of the topic after what this member consumed, per partition it consumed: the high watermark minus the offset after its latest batch (1 when only a transaction's commit marker is left)",
       labelNames: ["partition"],
       registers: [registry],
     });
@@ -100,7 +101,11 @@ await runProcess({
       async (client) => {
         const dlq = await createProducer(client);
         try {
-          const consumer = await createConsumer(client, { groupId: config.groupId, instanceId: config.instanceId, topic: config.topic, logger, sessionTimeoutMs: config.sessionTimeoutMs }, consume);
+          const consumer = await createConsumer(
+            client,
+            { groupId: config.groupId, instanceId: config.instanceId, topic: config.topic, logger, sessionTimeoutMs: config.sessionTimeoutMs, onBatchLag },
+            consume,
+          );
           return {
             dlq,
             consumer,
@@ -116,30 +121,14 @@ await runProcess({
       },
       { what: "kafka consumer", logger, reopen: "at-once" },
     );
-    // The group's lag, every CONSUMER_LAG_INTERVAL_MS, through an admin client of its own; the
-    // first measure (before this member joins) shows the backlog it starts with.
+    // The lag each batch leaves behind, per partition this member consumed (see batchLag).
+    const lagByPartition = new Map<number, number>();
     let lag: { total: number; partitions: Record<string, number>; at: string } | null = null;
-    let meter: Awaited<ReturnType<typeof createLagMeter>> | null = null;
-    let measuring: Promise<void> | null = null;
-    let lagFailing = false;
-    const measureLag = () =>
-      (measuring ??= (async () => {
-        try {
-          meter ??= await createLagMeter(createKafka(config.brokers, `catalog-consumer-${config.namespace}-lag`, logger), config.groupId, config.topic);
-          const measured = await meter.measure();
-          lag = { ...measured, at: new Date().toISOString() };
-          for (const [partition, n] of Object.entries(measured.partitions)) lagGauge.set({ partition }, n);
-          lagFailing = false;
-        } catch (err) {
-          if (!lagFailing) logger.warn({ err: (err as Error).message }, "consumer lag not measured; retrying every interval");
-          lagFailing = true;
-        } finally {
-          measuring = null;
-        }
-      })());
-    await measureLag();
-    const lagTimer = setInterval(measureLag, config.lagIntervalMs);
-    lagTimer.unref();
+    const onBatchLag = (partition: number, n: number) => {
+      lagByPartition.set(partition, n);
+      lagGauge.set({ partition: String(partition) }, n);
+      lag = { ...lagSummary(lagByPartition), at: new Date().toISOString() };
+    };
     const heartbeat = startHeartbeat({
       redis,
       prefix: config.cache.keyPrefix,
@@ -173,11 +162,8 @@ await runProcess({
       async stop() {
         stopping = true;
         clearInterval(watchdog);
-        clearInterval(lagTimer);
         await heartbeat.stop();
         await kafka.close();
-        await measuring;
-        await meter?.disconnect().catch(() => {});
         await redis.quit().catch(() => {});
         metrics.server.close();
       },

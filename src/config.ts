@@ -198,8 +198,6 @@ export function loadConsumerConfig(env: Env = process.env) {
     cache: { ...cacheKeys(env), namespace },
     commandTimeoutMs: redisCommandTimeoutMs(env, 1000),
     heartbeatIntervalMs: heartbeatIntervalMs(env),
-    /** How often the group's lag (last stable offset minus committed offset, per partition) is measured. */
-    lagIntervalMs: int(env, "CONSUMER_LAG_INTERVAL_MS", 5000, 100, 300_000),
   };
 }
 export type ConsumerConfig = ReturnType<typeof loadConsumerConfig>;

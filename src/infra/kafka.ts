@@ -3,10 +3,10 @@
 import kafkaJs from "@confluentinc/kafka-javascript";
 import type { Logger } from "pino";
 
-const { Kafka, logLevel, IsolationLevel } = kafkaJs.KafkaJS;
+const { Kafka, logLevel } = kafkaJs.KafkaJS;
 type KafkaClient = InstanceType<typeof Kafka>;
 import type { KafkaMessage, OutboxPublisher } from "../usecases/ports.ts";
-import { consumerLag } from "../usecases/consumer-lag.ts";
+import { batchLag } from "../usecases/consumer-lag.ts";
 import { replaceOnFatal } from "./kafka-replace.ts";
 export type { KafkaMessage } from "../usecases/ports.ts";
 
@@ -164,7 +164,7 @@ export type ConsumedMessage = {
  */
 export async function createConsumer(
   kafka: KafkaClient,
-  opts: { groupId: string; instanceId?: string; topic: string; logger: Logger; sessionTimeoutMs?: number },
+  opts: { groupId: string; instanceId?: string; topic: string; logger: Logger; sessionTimeoutMs?: number; onBatchLag?: (partition: number, lag: number) => void },
   handle: (batch: ConsumedMessage[]) => Promise<void>,
 ) {
   const consumer = kafka.consumer({
@@ -198,6 +198,10 @@ export async function createConsumer(
           return { topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key ?? null, value: message.value ?? null, headers };
         }),
       );
+      // The lag the batch leaves behind, from what the fetch already brought (see batchLag).
+      const last = batch.messages.at(-1);
+      const lag = last ? batchLag(batch.highWatermark, last.offset) : null;
+      if (lag !== null) opts.onBatchLag?.(batch.partition, lag);
     },
   });
   return {
@@ -213,22 +217,3 @@ export async function createConsumer(
   };
 }
 
-/**
- * Measures a consumer group's lag on a topic through an admin client of its own (so it goes on
- * while the group member is being replaced): the last stable offsets and the committed offsets,
- * two requests per measure.
- */
-export async function createLagMeter(kafka: KafkaClient, groupId: string, topic: string) {
-  const admin = kafka.admin();
-  await admin.connect();
-  return {
-    async measure() {
-      const [ends, committed] = await Promise.all([
-        admin.fetchTopicOffsets(topic, { isolationLevel: IsolationLevel.READ_COMMITTED, timeout: 5000 }),
-        admin.fetchOffsets({ groupId, topics: [topic], timeout: 5000 }),
-      ]);
-      return consumerLag(ends, committed.find((t) => t.topic === topic)?.partitions ?? []);
-    },
-    disconnect: () => admin.disconnect(),
-  };
-}

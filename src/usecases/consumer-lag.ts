@@ -1,23 +1,25 @@
-// A consumer group's lag, per partition: the end of the partition as a read_committed consumer
-// sees it (the last stable offset) minus the group's committed offset. A partition the group never
-// committed counts from its low watermark (the group reads from the beginning). Pure: the Kafka
-// adapter (src/infra/kafka.ts) fetches the offsets.
+// A consumer's lag on a partition, as its latest batch saw it: the partition's high watermark (from
+// the fetch that brought the batch, no request of its own) minus the offset after the batch's last
+// message. Measured this way, with nothing but what the member already has, because asking the
+// broker (an admin client's offset requests every few seconds) was seen here to pile up clients and
+// load while the broker restarted, and librdkafka's coordinator requests of the admin API abort the
+// process when a broker restarts under them (librdkafka issues 3663 and 4605). The relay publishes
+// in transactions, whose commit marker takes an offset of its own after the last message: a
+// caught-up partition shows 1 when its last write was such a transaction.
+export function batchLag(highWatermark: string, lastOffset: string): number | null {
+  if (!/^\d+$/.test(highWatermark) || !/^\d+$/.test(lastOffset)) return null; // unknown (-1001, "")
+  const high = Number(highWatermark);
+  const last = Number(lastOffset);
+  return Math.max(0, high - (last + 1));
+}
 
-export type PartitionEnd = { partition: number; high: string; low: string };
-export type CommittedOffset = { partition: number; offset: string };
-
-export function consumerLag(ends: readonly PartitionEnd[], committed: readonly CommittedOffset[]): { total: number; partitions: Record<string, number> } {
-  const byPartition = new Map(committed.map((c) => [c.partition, Number(c.offset)]));
+/** The lags of the partitions this member consumed, and their sum. */
+export function lagSummary(byPartition: ReadonlyMap<number, number>): { total: number; partitions: Record<string, number> } {
   const partitions: Record<string, number> = {};
   let total = 0;
-  for (const end of ends) {
-    const high = Number(end.high);
-    const low = Number(end.low);
-    const at = byPartition.get(end.partition);
-    const from = at === undefined || !Number.isFinite(at) || at < 0 ? low : Math.max(at, low);
-    const lag = Math.max(0, high - from);
-    partitions[String(end.partition)] = lag;
-    total += lag;
+  for (const [p, n] of [...byPartition].sort((a, b) => a[0] - b[0])) {
+    partitions[String(p)] = n;
+    total += n;
   }
   return { total, partitions };
 }

@@ -96,7 +96,7 @@ beforeAll(async () => {
   const redis = new URL(TEST_REDIS_URL);
   proxy = await startTcpProxy({ host: redis.hostname, port: Number(redis.port || 6379) });
   const apiEnv = { ADMIN_TOKEN: TOKEN, L1_ENABLED: "true" };
-  const fast = { CONSUMER_LAG_INTERVAL_MS: "300" };
+  const fast = {};
   const [api, flaky, relay, catalog, storefront] = await Promise.all([
     p.startApi(apiEnv),
     // Its Redis through a proxy that the test stalls: reads fall back to PostgreSQL.

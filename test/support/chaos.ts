@@ -549,7 +549,10 @@ async function chaos(
       log(`stale ${stale}: cache ${await p.redis.get(p.key(ns, id))}; events ${versions.join(",")}; on topic ${[...onTopic].filter((k) => k.startsWith(`${id}|`)).join(",")}`);
     }
     // Healed without a human: no process the run did not kill died by itself.
-    result.crashedProcesses = Object.entries(procs).filter(([, proc]) => proc.exitCode !== null).map(([name, proc]) => `${name} exited ${proc.exitCode}`);
+    // (A native abort, such as librdkafka's assertions, ends a process by a signal: no exit code.)
+    result.crashedProcesses = Object.entries(procs)
+      .filter(([, proc]) => proc.exitCode !== null || proc.signalCode !== null)
+      .map(([name, proc]) => `${name} ${proc.exitCode !== null ? `exited ${proc.exitCode}` : `killed by ${proc.signalCode}`}`);
     return result;
   } finally {
     log("cleaning up");

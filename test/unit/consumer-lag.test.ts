@@ -1,23 +1,19 @@
 import { expect, test } from "bun:test";
-import { consumerLag } from "../../src/usecases/consumer-lag.ts";
+import { batchLag, lagSummary } from "../../src/usecases/consumer-lag.ts";
 
-test("lag per partition: the end minus the committed offset, from the low watermark where nothing was committed", () => {
-  const ends = [
-    { partition: 0, high: "10", low: "0" },
-    { partition: 1, high: "7", low: "3" },
-    { partition: 2, high: "5", low: "0" },
-    { partition: 3, high: "4", low: "4" },
-  ];
-  const committed = [
-    { partition: 0, offset: "6" },
-    { partition: 1, offset: "-1" }, // never committed
-    { partition: 2, offset: "5" }, // caught up
-    // partition 3: absent from the answer
-  ];
-  expect(consumerLag(ends, committed)).toEqual({ total: 8, partitions: { "0": 4, "1": 4, "2": 0, "3": 0 } });
+test("a batch's lag: the high watermark minus the offset after its last message; never negative", () => {
+  expect(batchLag("10", "3")).toBe(6);
+  expect(batchLag("10", "9")).toBe(0);
+  expect(batchLag("11", "9")).toBe(1); // a transaction's commit marker after the last message
+  expect(batchLag("5", "9")).toBe(0);
 });
 
-test("a committed offset below the low watermark (records deleted) counts from the low watermark; never negative", () => {
-  expect(consumerLag([{ partition: 0, high: "20", low: "15" }], [{ partition: 0, offset: "3" }])).toEqual({ total: 5, partitions: { "0": 5 } });
-  expect(consumerLag([{ partition: 0, high: "20", low: "0" }], [{ partition: 0, offset: "25" }])).toEqual({ total: 0, partitions: { "0": 0 } });
+test("an unknown high watermark (-1001) gives no lag rather than a wrong one", () => {
+  expect(batchLag("-1001", "3")).toBeNull();
+  expect(batchLag("", "3")).toBeNull();
+});
+
+test("the summary sums the partitions' lags, in partition order", () => {
+  expect(lagSummary(new Map([[2, 4], [0, 1], [5, 0]]))).toEqual({ total: 5, partitions: { "0": 1, "2": 4, "5": 0 } });
+  expect(lagSummary(new Map())).toEqual({ total: 0, partitions: {} });
 });
