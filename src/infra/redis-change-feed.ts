@@ -36,10 +36,9 @@ export function createRedisChangeFeed(client: RedisClient, options: ChangeFeedOp
     if (subscribed) gap("disconnected");
     subscribed = false;
   };
-  sub.on("close", lost);
-  sub.on("end", lost);
-  if (sub instanceof Cluster) sub.on("-node", lost);
-  sub.on("ready", () => {
+  let retry: ReturnType<typeof setTimeout> | undefined;
+  const subscribe = () => {
+    clearTimeout(retry);
     if (closed) return;
     sub.subscribe(channel).then(
       () => {
@@ -47,9 +46,25 @@ export function createRedisChangeFeed(client: RedisClient, options: ChangeFeedOp
         lastMessage = performance.now();
         gap("subscribed"); // whatever was published before this moment was not heard
       },
-      () => {},
+      () => {
+        retry = setTimeout(subscribe, 200);
+        retry.unref?.();
+      },
     );
-  });
+  };
+  sub.on("close", lost);
+  sub.on("end", lost);
+  sub.on("ready", subscribe);
+  if (sub instanceof Cluster) {
+    // A Cluster may say "ready" only once: when a node goes (maybe the one this subscription was
+    // on), subscribe again (ioredis moves it to a live node), as after a reconnect. Without this,
+    // L1 was seen to stay bypassed after a master's failover (the feed never subscribed again).
+    sub.on("-node", () => {
+      lost();
+      retry = setTimeout(subscribe, 100);
+      retry.unref?.();
+    });
+  }
   sub.on("message", (ch: string, message: string) => {
     if (ch !== channel) return;
     lastMessage = performance.now();
@@ -69,6 +84,8 @@ export function createRedisChangeFeed(client: RedisClient, options: ChangeFeedOp
 
   const heartbeat = setInterval(() => {
     if (client.status === "ready") client.publish(channel, `hb|${options.instance}`).catch(() => {});
+    // A safety net for any way of losing the subscription that no event announced again.
+    if (!subscribed && !closed && sub.status === "ready") subscribe();
   }, options.heartbeatMs);
   heartbeat.unref?.();
 
@@ -79,6 +96,7 @@ export function createRedisChangeFeed(client: RedisClient, options: ChangeFeedOp
     healthy: () => subscribed && performance.now() - lastMessage < 3 * options.heartbeatMs,
     async close() {
       closed = true;
+      clearTimeout(retry);
       clearInterval(heartbeat);
       subscribed = false;
       sub.disconnect();
