@@ -185,10 +185,15 @@ function build(client: RedisClient, options: RedisCacheOptions): ProductCache {
   // Read barriers (a near cache's): the fence and change sequence of a bucket, read after the
   // caller asked. Concurrent callers share one read, but never one that was already sent when
   // they asked: those wait for the next, which is sent when the current one returns.
+  const toStamp = (fence: string, fenceValue: string | null | undefined, seq: string | null | undefined): Stamp => ({
+    source: layout.sequenceOf(fence),
+    fence: fenceValue ?? "",
+    seq: Number(seq ?? 0),
+  });
   const stamps = coalescedReads(async (bucket: number): Promise<Stamp> => {
     const fence = layout.fences[bucket]!;
     const [fenceValue, seq] = await redis.mget(fence, layout.sequenceOf(fence));
-    return { source: layout.sequenceOf(fence), fence: fenceValue ?? "", seq: Number(seq ?? 0) };
+    return toStamp(fence, fenceValue, seq);
   });
 
   function verify(): Promise<void> {
@@ -360,7 +365,7 @@ function build(client: RedisClient, options: RedisCacheOptions): ProductCache {
       const fence = fenceOf(id);
       // One MGET: the entry, its bucket's fence and change sequence share a slot.
       const [value, fenceValue, seq] = await redis.mget(key(id), fence, layout.sequenceOf(fence));
-      return { entry: decodeEntry(value ?? null), stamp: { source: layout.sequenceOf(fence), fence: fenceValue ?? "", seq: Number(seq ?? 0) } };
+      return { entry: decodeEntry(value ?? null), stamp: toStamp(fence, fenceValue, seq) };
     },
     async getMany(ids) {
       usable();

@@ -108,6 +108,11 @@ export function withNearCache(inner: ProductCache, feed: ChangeFeed, options: Ne
   }
   /** The L1 entry of `id` if it may answer now (touching it), else null. */
   function lookup(id: string, minVersion?: number): StoredEntry | null {
+    const s = slotOf(id, minVersion);
+    return s ? { ...s.entry, l1: true } : null;
+  }
+  /** The slot of `id` if it may answer now (touching it), else null. */
+  function slotOf(id: string, minVersion?: number): Slot | null {
     const s = slots.get(id);
     if (!s) return null;
     if (now() - s.at > options.maxStalenessMs || s.entry.epoch !== inner.epoch()) {
@@ -117,7 +122,7 @@ export function withNearCache(inner: ProductCache, feed: ChangeFeed, options: Ne
     if (minVersion !== undefined && s.entry.version < minVersion) return null;
     slots.delete(id);
     slots.set(id, s);
-    return { ...s.entry, l1: true };
+    return s;
   }
   /** L1 answers only while the feed is healthy and the fence verified; otherwise it empties. */
   function usable(): boolean {
@@ -163,7 +168,7 @@ export function withNearCache(inner: ProductCache, feed: ChangeFeed, options: Ne
   /** With the barrier: L1's answer if it is current when the barrier's read returns, else Redis's (stamped). */
   async function getBehindBarrier(id: string, minVersion?: number): Promise<StoredEntry | null> {
     if (usable()) {
-      const candidate = lookup(id, minVersion) && slots.get(id);
+      const candidate = slotOf(id, minVersion);
       if (candidate) {
         const at = await inner.stampOf!(id);
         if (slots.get(id) === candidate && currentAt(candidate, at) && usable()) {

@@ -427,33 +427,23 @@ async function chaos(
       // and again for 2 s while writes go on, so change messages are lost and the feeds resubscribe
       // (gaps) and fall silent (L1 steps aside). On the cluster, on every node.
       "change-feed-outage": async () => {
-        const killSubscribers = (node: Redis) => node.call("CLIENT", "KILL", "TYPE", "pubsub").catch(() => 0);
+        // One connection per node for the whole outage (the node list read once).
+        const nodes = clusters
+          ? lines(await cl().redis("nodes"))
+              .flatMap((l) => l.split(","))
+              .map((hp) => new Redis({ host: "127.0.0.1", port: Number(hp.split(":").at(-1)), maxRetriesPerRequest: 0 }))
+          : [new Redis(redisServer!.url, { maxRetriesPerRequest: 0 })];
+        for (const node of nodes) node.on("error", () => {});
         let killed = 0;
-        const until = performance.now() + 2000;
-        while (performance.now() < until) {
-          if (clusters) {
-            const ports = lines(await cl().redis("nodes")).flatMap((l) => l.split(",")).map((hp) => Number(hp.split(":").at(-1)));
-            await Promise.all(
-              ports.map(async (port) => {
-                const node = new Redis({ host: "127.0.0.1", port, maxRetriesPerRequest: 0 });
-                node.on("error", () => {});
-                try {
-                  killed += Number(await killSubscribers(node));
-                } finally {
-                  node.disconnect();
-                }
-              }),
-            );
-          } else {
-            const node = new Redis(redisServer!.url, { maxRetriesPerRequest: 0 });
-            node.on("error", () => {});
-            try {
-              killed += Number(await killSubscribers(node));
-            } finally {
-              node.disconnect();
-            }
+        try {
+          const until = performance.now() + 2000;
+          while (performance.now() < until) {
+            const counts = await Promise.all(nodes.map((node) => node.call("CLIENT", "KILL", "TYPE", "pubsub").catch(() => 0)));
+            killed += counts.reduce((n: number, c) => n + Number(c), 0);
+            await Bun.sleep(100);
           }
-          await Bun.sleep(100);
+        } finally {
+          for (const node of nodes) node.disconnect();
         }
         log(`  killed ${killed} subscriber connections`);
       },

@@ -11,7 +11,7 @@
 // (calls throw CacheUnavailableError meanwhile), and move its clock (entries and leases expire).
 import { casSet, replaceIfEqual } from "../../usecases/cache-rules.ts";
 import { decodeEntry, encodeEntry } from "../cache-format.ts";
-import { CacheUnavailableError, type CacheEntry, type CasResult, type ProductCache, type StoredEntry, type WriteOutcome } from "../../usecases/ports.ts";
+import { CacheUnavailableError, type CacheEntry, type CasResult, type ProductCache, type Stamp, type StoredEntry, type WriteOutcome } from "../../usecases/ports.ts";
 
 type Slot<T> = { value: T; expiresAt: number | null };
 
@@ -198,6 +198,8 @@ export function createMemoryCache(server: MemoryCacheServer, options: MemoryCach
     }
     return { result: { applied: r.outcome === "stored" || r.outcome === "marked", version: r.version, outcome: r.outcome } as CasResult, fenceSeen: fence };
   };
+  /** The namespace's fence and change count now (one fence, one sequence: the namespace). */
+  const stampNow = (): Stamp => ({ source: ns, fence: s.fence(ns) ?? "", seq: s.seq(ns) });
   const many = (items: { id: string; entry: CacheEntry }[], mode: "set" | "advance" | "mark", writerEpoch?: string) => {
     const out = items.map(({ id, entry }) => cas(id, entry, mode, writerEpoch));
     afterWrite(out.map((o) => ({ outcome: o.result.outcome, fenceSeen: o.fenceSeen })));
@@ -230,11 +232,11 @@ export function createMemoryCache(server: MemoryCacheServer, options: MemoryCach
     },
     async stampOf() {
       usable("stamp");
-      return { source: ns, fence: s.fence(ns) ?? "", seq: s.seq(ns) };
+      return stampNow();
     },
     async getStamped(id) {
       usable("get");
-      return { entry: s.get(key(id)), stamp: { source: ns, fence: s.fence(ns) ?? "", seq: s.seq(ns) } };
+      return { entry: s.get(key(id)), stamp: stampNow() };
     },
     async getMany(ids) {
       usable("mget");
