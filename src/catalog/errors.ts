@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   CONFLICT_RETRY_EXHAUSTED: { status: 409, meaning: "eight writers from other instances won the same version in a row; retry" },
   REPLAY_RUNNING: { status: 409, meaning: "a full replay of the namespace is running (`details.jobId`)" },
   VERSION_CONFLICT: { status: 412, meaning: "`If-Match` (or a PUT body's `version`) names another version (`details.currentVersion`)" },
+  VERSION_NOT_REACHED: { status: 412, meaning: "`?minVersion=N` above the version PostgreSQL holds (`details.currentVersion`, and its `ETag`): the write is not committed (yet)" },
   PAYLOAD_TOO_LARGE: { status: 413, meaning: "body over `BODY_LIMIT_BYTES`" },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, meaning: "a body that is not `application/json`" },
   INTERNAL: { status: 500, meaning: "a fault of the api itself (logged with the request); not the client's doing" },
@@ -55,3 +56,5 @@ export const versionConflict = (id: string, expected: number, current: number) =
     expectedVersion: expected,
     currentVersion: current,
   });
+export const versionNotReached = (id: string, minVersion: number, current: number) =>
+  new CatalogError("VERSION_NOT_REACHED", 412, `product ${id} is at version ${current}, below minVersion ${minVersion}`, { currentVersion: current });

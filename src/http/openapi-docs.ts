@@ -48,6 +48,15 @@ export function errorResponses(codes: readonly ErrorCode[]) {
   );
 }
 
+/** Adds headers to some of the responses. */
+function withHeaders<R extends Record<string, { headers?: object }>>(responses: R, add: Record<number, object>): R {
+  for (const [status, headers] of Object.entries(add)) {
+    const r = responses[status];
+    if (r) r.headers = { ...r.headers, ...headers };
+  }
+  return responses;
+}
+
 const etag = { ETag: header('The version, quoted: "3"') };
 const cacheHeaders = {
   "X-Cache": header("hit or miss", { type: "string", enum: ["hit", "miss"] }),
@@ -68,7 +77,10 @@ const operations = {
     responses: {
       200: product("The product", { ...etag, ...cacheHeaders }),
       304: { description: "Not modified (If-None-Match names the current version)", headers: { ...etag, ...cacheHeaders } },
-      ...errorResponses(["VALIDATION_FAILED", "NOT_FOUND", "UNAVAILABLE"]),
+      ...withHeaders(errorResponses(["VALIDATION_FAILED", "NOT_FOUND", "VERSION_NOT_REACHED", "UNAVAILABLE"]), {
+        404: cacheHeaders,
+        412: { ETag: header('The version PostgreSQL holds, quoted, as details.currentVersion: "3"'), ...cacheHeaders },
+      }),
     },
   },
   getProducts: {

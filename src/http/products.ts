@@ -1,7 +1,7 @@
 // Product routes: thin. Parse and validate, run the use case, shape the response.
 import { Elysia } from "elysia";
 import type { Command } from "../catalog/decide.ts";
-import { notFound, validationFailed } from "../catalog/errors.ts";
+import { CatalogError, notFound, validationFailed, versionNotReached } from "../catalog/errors.ts";
 import type { FieldChanges } from "../catalog/events.ts";
 import { LIMITS, isKnownCurrency, isValidId, toView, type ProductFields, type ProductState } from "../catalog/product.ts";
 import type { CommandResult } from "../usecases/commands.ts";
@@ -50,6 +50,15 @@ function matchesNoneMatch(header: string | undefined, version: number): boolean 
     const v = t.trim();
     return v === "*" || v === tag || v === `W/${tag}`;
   });
+}
+
+/** 412 VERSION_NOT_REACHED: `details.currentVersion`, and the ETag of that version. */
+function notReached(err: CatalogError, headers: Record<string, string>): Response {
+  const res = errorResponse(err.code, err.message, err.details);
+  const current = (err.details as { currentVersion?: number } | undefined)?.currentVersion;
+  if (current !== undefined) res.headers.set("etag", etag(current));
+  for (const [k, v] of Object.entries(headers)) res.headers.set(k, v);
+  return res;
 }
 
 function checkCurrency(currency: string | undefined) {
@@ -105,6 +114,11 @@ export function productReadRoutes(queries: Queries, logger: Logger) {
             for (const [k, v] of Object.entries(cacheHeaders)) res.headers.set(k, v);
             return res;
           }
+          if (minVersion !== undefined && read.version < minVersion) {
+            // PostgreSQL itself is below N (the cache below N was passed over): the condition the
+            // client set cannot be met now, so no older representation is served as if it were.
+            return notReached(versionNotReached(params.id, minVersion, read.version), cacheHeaders);
+          }
           if (matchesNoneMatch(request.headers.get("if-none-match") ?? undefined, read.version)) {
             return new Response(null, { status: 304, headers: { etag: etag(read.version), ...cacheHeaders } });
           }
@@ -114,7 +128,14 @@ export function productReadRoutes(queries: Queries, logger: Logger) {
           });
         };
         const near = queries.peekProduct(params.id, minVersion);
-        return near ? respond(near) : queries.getProduct(params.id, minVersion).then(respond).catch(rejectionToResponse(logger, request));
+        if (near) return respond(near);
+        const mapRejection = rejectionToResponse(logger, request);
+        // A source that refuses below N itself (the catalog api, to another service) rejects with
+        // VERSION_NOT_REACHED: answered as above, with the ETag of the version it holds.
+        return queries
+          .getProduct(params.id, minVersion)
+          .then(respond)
+          .catch((err: unknown) => (err instanceof CatalogError && err.code === "VERSION_NOT_REACHED" ? notReached(err, {}) : mapRejection(err)));
       },
       { params: IdParams, query: GetQuery, detail: docs.getProduct },
     )

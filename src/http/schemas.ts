@@ -73,7 +73,15 @@ export const IfMatchHeaders = t.Object({
 });
 
 const PositiveInt = t.String({ pattern: "^[1-9][0-9]{0,14}$" });
-export const GetQuery = t.Object({ minVersion: t.Optional(PositiveInt) });
+export const GetQuery = t.Object({
+  minVersion: t.Optional(
+    t.String({
+      ...PositiveInt,
+      description:
+        "Read-your-writes: serve version N or newer. A cache below N is passed over for PostgreSQL; when PostgreSQL itself is below N, 412 VERSION_NOT_REACHED with details.currentVersion and its ETag",
+    }),
+  ),
+});
 export const BatchQuery = t.Object({ ids: t.String({ minLength: 1, maxLength: LIMITS.batchMax * 65 }) });
 
 export const ReplayBody = t.Object(

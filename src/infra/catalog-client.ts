@@ -1,7 +1,9 @@
 // The catalog api as another service's source of products (ProductSource over HTTP): what the
 // storefront reads on a miss. It asks for `?minVersion=N` when its cache holds a marker of version
 // N, so what it fills is never older than the invalidation it answers; an answer older than that,
-// a 5xx or no answer is "unavailable" (503 to the storefront's client), never served.
+// a 5xx or no answer is "unavailable" (503 to the storefront's client), never served. The catalog's
+// 412 VERSION_NOT_REACHED (its truth is below N) is passed on as that error, with its version.
+import { versionNotReached } from "../catalog/errors.ts";
 import type { ProductEvent } from "../catalog/events.ts";
 import type { ProductState, ProductView } from "../catalog/product.ts";
 import { ServiceUnavailableError, type ProductSource } from "../usecases/ports.ts";
@@ -32,6 +34,13 @@ export function createCatalogSource({ baseUrl, timeoutMs = 2000 }: CatalogClient
       if (res.status === 404) {
         await res.body?.cancel();
         return null;
+      }
+      if (res.status === 412 && atLeast !== undefined) {
+        // VERSION_NOT_REACHED: the catalog's truth is below `atLeast`. Said as such, with the version
+        // it holds: the caller knows whether that answers its own client's minVersion or not.
+        const body = (await res.json().catch(() => null)) as { error?: { code?: string; details?: { currentVersion?: unknown } } } | null;
+        const current = body?.error?.details?.currentVersion;
+        if (body?.error?.code === "VERSION_NOT_REACHED" && typeof current === "number") throw versionNotReached(productId, atLeast, current);
       }
       if (res.status !== 200) throw new ServiceUnavailableError("catalog", new Error(`the catalog api answered ${res.status}`));
       const view = (await res.json()) as ProductView;

@@ -2,11 +2,12 @@
 // snapshot from PostgreSQL, filled back through the compare-and-set so a late fill can never
 // overwrite newer data. When Redis is away, reads are served from PostgreSQL alone.
 import type { Logger } from "pino";
+import { CatalogError } from "../catalog/errors.ts";
 import type { ProductEvent } from "../catalog/events.ts";
 import type { ProductState } from "../catalog/product.ts";
 import { absent, entryFor, isServable } from "./cache-entry.ts";
 import { setTimeout as sleep } from "node:timers/promises";
-import { noopObserver, type CacheEntry, type CacheObserver, type ProductCache, type ProductSource, type StoredEntry } from "./ports.ts";
+import { noopObserver, ServiceUnavailableError, type CacheEntry, type CacheObserver, type ProductCache, type ProductSource, type StoredEntry } from "./ports.ts";
 
 export type QueryDeps = {
   /** The truth on a miss: the event store (the catalog api), or the catalog api (another service). */
@@ -129,6 +130,20 @@ export function createQueries(deps: QueryDeps) {
     }
   }
 
+  /**
+   * A source that refuses to answer below the floor it was asked for (the catalog api, to another
+   * service: VERSION_NOT_REACHED with the version it holds). Below the caller's own minVersion, that
+   * is the caller's answer (412); below only what the cache announced, the source lags behind an
+   * invalidation: unavailable, never served.
+   */
+  const belowFloor = (minVersion: number | undefined) => (err: unknown): never => {
+    if (err instanceof CatalogError && err.code === "VERSION_NOT_REACHED") {
+      const current = (err.details as { currentVersion?: number } | undefined)?.currentVersion ?? 0;
+      if (minVersion === undefined || current >= minVersion) throw new ServiceUnavailableError("catalog", err); // the one source that refuses so
+    }
+    throw err;
+  };
+
   return {
     /**
      * The near cache's answer, synchronously, or null (no near cache, or it cannot answer). The
@@ -156,14 +171,14 @@ export function createQueries(deps: QueryDeps) {
       // asked for that version or newer, so a fill never answers older than the invalidation.
       const atLeast = Math.max(minVersion ?? 0, seen) || undefined;
       // A caller that needs a minimum version must not join a read that may have started earlier.
-      if (minVersion !== undefined) return readThrough(id, atLeast);
+      if (minVersion !== undefined) return readThrough(id, atLeast).catch(belowFloor(minVersion));
       const key = `${id}@${atLeast ?? 0}`;
       let flight = inFlight.get(key);
       if (!flight) {
         flight = readThrough(id, atLeast).finally(() => inFlight.delete(key));
         inFlight.set(key, flight);
       }
-      return flight;
+      return flight.catch(belowFloor(undefined));
     },
 
     /** Batch read: one MGET, one query for the misses, one pipelined fill. */
@@ -194,7 +209,7 @@ export function createQueries(deps: QueryDeps) {
         const got = new Map(states.map((s) => [s.id, s]));
         const behind = [...floor].filter(([id, v]) => (got.get(id)?.version ?? 0) < v);
         for (const [id, v] of behind) {
-          const state = await store.loadState(id, v);
+          const state = await store.loadState(id, v).catch(belowFloor(undefined));
           observe.dbRead(1);
           if (state) got.set(id, state);
           else got.delete(id);

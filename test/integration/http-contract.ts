@@ -73,6 +73,32 @@ export function httpContract(options: { cluster: boolean }) {
       expect((await h.call("GET", `/products/${p.id}`)).body.version).toBe(2);
     });
 
+    test("minVersion above PostgreSQL's version is 412 VERSION_NOT_REACHED with the current version, never a 200 of an older one", async () => {
+      const p = await h.create();
+      const expected = (cache: string) => ({
+        status: 412,
+        etag: '"1"',
+        cache,
+        body: { error: { code: "VERSION_NOT_REACHED", message: `product ${p.id} is at version 1, below minVersion 2`, details: { currentVersion: 1 } } },
+      });
+      const answer = async (init: Parameters<typeof h.call>[2] = {}) => {
+        const r = await h.call("GET", `/products/${p.id}?minVersion=2`, init);
+        return { status: r.status, etag: r.headers.get("etag"), cache: r.headers.get("x-cache"), body: r.body };
+      };
+      // The cached v1 is passed over; PostgreSQL is at 1 too.
+      expect(await answer()).toEqual(expected("miss"));
+      // Not cached at all: the same answer from PostgreSQL.
+      await h.redis.del(h.key(p.id));
+      expect(await answer()).toEqual(expected("miss"));
+      // The unmet condition comes before If-None-Match: no 304 of version 1.
+      expect(await answer({ headers: { "if-none-match": '"1"' } })).toEqual(expected("miss"));
+      // Once the write is committed, the same request is served.
+      await h.call("PATCH", `/products/${p.id}`, { body: { priceCents: 3 } });
+      const ok = await h.call("GET", `/products/${p.id}?minVersion=2`);
+      expect([ok.status, ok.headers.get("etag"), ok.body.priceCents]).toEqual([200, '"2"', 3]);
+      expect((await h.call("GET", `/products/${p.id}?minVersion=1`)).status).toBe(200);
+    });
+
     test("an unknown id is 404 NOT_FOUND", async () => {
       const r = await h.call("GET", `/products/${h.id("ghost")}`);
       expect([r.status, r.body.error.code]).toEqual([404, "NOT_FOUND"]);

@@ -120,6 +120,7 @@ const cases: Case[] = [
   { label: "read, If-None-Match current", method: "GET", path: () => `/products/${P}`, init: () => ({ headers: { "if-none-match": '"1"' } }), status: 304 },
   { label: "read, bad id", method: "GET", path: () => "/products/a%01b", status: 400, code: "VALIDATION_FAILED" },
   { label: "read, deleted", method: "GET", path: () => `/products/${D}`, status: 404, code: "NOT_FOUND" },
+  { label: "read, minVersion above PostgreSQL", method: "GET", path: () => `/products/${P}?minVersion=999`, status: 412, code: "VERSION_NOT_REACHED" },
   { label: "read, PostgreSQL down", method: "GET", path: () => `/products/${ghost()}`, fault: "down", status: 503, code: "UNAVAILABLE" },
   { label: "read, a fault", method: "GET", path: () => `/products/${ghost()}`, fault: "broken", status: 500, code: "INTERNAL" },
 

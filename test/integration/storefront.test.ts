@@ -122,6 +122,24 @@ describe("storefront", () => {
     expect(asked).toEqual([`/products/${p.id}?minVersion=2`]);
   });
 
+  test("a client's minVersion above the catalog's version is 412 VERSION_NOT_REACHED with that version; an invalidation above it is 503, never the older data", async () => {
+    const p = await h.create();
+    const app = createStorefrontApp({ catalog: createCatalogSource({ baseUrl: catalogUrl }), cache, logger });
+    await cache.whenReady(5000);
+    const res = await app.handle(new Request(`http://storefront/products/${p.id}?minVersion=3`));
+    expect([res.status, res.headers.get("etag"), await res.json()]).toEqual([
+      412,
+      '"1"',
+      { error: { code: "VERSION_NOT_REACHED", message: `product ${p.id} is at version 1, below minVersion 3`, details: { currentVersion: 1 } } },
+    ]);
+    // A marker of version 3 (announced, but the catalog answers 1): the catalog lags, not the client's ask.
+    await invalidate(p.id, 3);
+    expect(await storefront()(p.id)).toMatchObject({ status: 503, body: { error: { code: "UNAVAILABLE" } } });
+    expect(await storefront()(`${p.id}?minVersion=1`)).toMatchObject({ status: 503, body: { error: { code: "UNAVAILABLE" } } });
+    const batch = await app.handle(new Request(`http://storefront/products?ids=${p.id}`));
+    expect([batch.status, ((await batch.json()) as { error: { code: string } }).error.code]).toEqual([503, "UNAVAILABLE"]);
+  });
+
   test("an unknown id is 404, and a deleted product is 404 once its invalidation arrives", async () => {
     const get = storefront();
     expect((await get(h.id("never"))).status).toBe(404);
