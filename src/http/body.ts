@@ -71,7 +71,9 @@ export function parseJsonBody(limitBytes: number, { optional = false } = {}) {
     if (bytes.byteLength > limitBytes) throw tooLarge();
     if (optional && bytes.byteLength === 0) return {};
     if (!JSON_TYPE.test(type)) {
-      throw new CatalogError("UNSUPPORTED_MEDIA_TYPE", 415, `the body must be application/json, not ${JSON.stringify(type.slice(0, 100) || "(none)")}`);
+      const received = type.slice(0, 100);
+      const sent = received ? `it was sent as ${JSON.stringify(received)}` : "it was sent without a Content-Type";
+      throw new CatalogError("UNSUPPORTED_MEDIA_TYPE", 415, `the body must be JSON (Content-Type: application/json); ${sent}`, { received: received || null });
     }
     let text: string;
     try {

@@ -2,6 +2,7 @@
 import type { Logger } from "pino";
 import { CatalogError, statusOf, type ErrorCode } from "../catalog/errors.ts";
 import { ServiceUnavailableError } from "../usecases/ports.ts";
+import { plainIssues, type ValueIssue } from "./validation-messages.ts";
 
 /** The response of one code of the table (src/catalog/errors.ts), with the table's status. */
 export function errorResponse(code: ErrorCode, message: string, details?: unknown): Response {
@@ -46,9 +47,13 @@ function mapErrorToResponse(logger: Logger) {
     }
     switch (code) {
       case "VALIDATION": {
-        const all = (error as { all?: { path: string; message: string }[] }).all ?? [];
-        const details = all.slice(0, 20).map((e) => ({ path: e.path || "/", message: e.message }));
-        return errorResponse("VALIDATION_FAILED", "the request does not match the contract", details);
+        // One entry per path, in words (src/http/validation-messages.ts); the message is the first,
+        // so a client that shows only the message still shows what to fix.
+        const { all = [], type = "body" } = error as { all?: ValueIssue[]; type?: string };
+        const details = plainIssues(all, type);
+        const first = details[0]?.message ?? "the request does not match the contract";
+        const message = details.length > 1 ? `${first} (and ${details.length - 1} more in details)` : first;
+        return errorResponse("VALIDATION_FAILED", message, details);
       }
       case "PARSE":
         return errorResponse("MALFORMED_JSON", "the body is not valid JSON");

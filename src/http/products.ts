@@ -63,7 +63,8 @@ function notReached(err: CatalogError, headers: Record<string, string>): Respons
 
 function checkCurrency(currency: string | undefined) {
   if (currency !== undefined && !isKnownCurrency(currency)) {
-    throw validationFailed(`currency ${currency} is not an ISO 4217 code`, [{ path: "/currency", message: "unknown currency" }]);
+    const message = `currency ${currency} is not an ISO 4217 code; it must be one, such as EUR`;
+    throw validationFailed(message, [{ path: "/currency", message }]);
   }
 }
 

@@ -118,3 +118,103 @@ describe("bad requests", () => {
     expect(await fingerprint()).toEqual(before);
   });
 });
+
+describe("validation errors in plain words (issue 14, item 4)", () => {
+  const refuse = async (method: string, path: string, init: Parameters<typeof h.call>[2]) => {
+    const r = await h.call(method, path, init);
+    expect(Object.keys(r.body)).toEqual(["error"]);
+    return { status: r.status, ...(r.body.error as { code: string; message: string; details?: unknown }) };
+  };
+
+  test("every refusal of the table lists each path once, in words: no validator wording, no regular expression", async () => {
+    const bad: string[] = [];
+    for (const [label, method, path, init, , code] of cases) {
+      if (code !== "VALIDATION_FAILED") continue;
+      const r = await refuse(method, path(), init());
+      const details = Array.isArray(r.details) ? (r.details as { path: string; message: string }[]) : [];
+      const paths = details.map((d) => d.path);
+      if (new Set(paths).size !== paths.length) bad.push(`${label}: a path twice: ${JSON.stringify(details)}`);
+      for (const text of [r.message, ...details.map((d) => d.message)]) {
+        if (/Expected|Unexpected property|\^\[|\$'/.test(text)) bad.push(`${label}: ${text}`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+
+  test("a missing field is one entry that says it is required and what it takes", async () => {
+    expect(await refuse("POST", "/products", { body: { name: "Lamp", currency: "EUR" } })).toEqual({
+      status: 400,
+      code: "VALIDATION_FAILED",
+      message: "priceCents is required: a whole number from 0 to 1000000000000",
+      details: [{ path: "/priceCents", message: "priceCents is required: a whole number from 0 to 1000000000000" }],
+    });
+  });
+
+  test("a lower-case currency gets a hint with an example, not a pattern", async () => {
+    const r = await refuse("POST", "/products", { body: { ...valid, currency: "eur" } });
+    expect(r.details).toEqual([{ path: "/currency", message: 'currency must be 3 upper-case letters, such as EUR, not "eur"' }]);
+    expect(r.message).toBe('currency must be 3 upper-case letters, such as EUR, not "eur"');
+    const patch = await refuse("PATCH", `/products/${P}`, { body: { currency: "usd" } });
+    expect(patch.details).toEqual([{ path: "/currency", message: 'currency must be 3 upper-case letters, such as EUR, not "usd"' }]);
+  });
+
+  test("several problems: one entry each, the message names the first and counts the rest", async () => {
+    const r = await refuse("POST", "/products", { body: { name: "", priceCents: 1.5, currency: "EURO", color: "red" } });
+    const byPath = (a: { path: string }, b: { path: string }) => a.path.localeCompare(b.path);
+    expect([...(r.details as { path: string }[])].sort(byPath)).toEqual([
+      { path: "/name", message: 'name must be a string of 1 to 200 characters, without control characters, not ""' },
+      { path: "/priceCents", message: "priceCents must be a whole number from 0 to 1000000000000, not 1.5" },
+      { path: "/currency", message: 'currency must be 3 upper-case letters, such as EUR, not "EURO"' },
+      { path: "/color", message: "color is not a field of this request (unknown fields are refused)" },
+    ].sort(byPath));
+    expect(r.message).toMatch(/ \(and 3 more in details\)$/);
+  });
+
+  test("a key named like a prototype member is an unknown field, not something else", async () => {
+    for (const key of ["__proto__", "constructor", "toString"]) {
+      const r = await refuse("POST", "/products", raw(`{"name":"L","priceCents":1,"currency":"EUR","${key}":{"a":1}}`));
+      expect(r.details).toEqual([{ path: `/${key}`, message: `${key} is not a field of this request (unknown fields are refused)` }]);
+    }
+  });
+
+  test("read-only fields in a POST, PUT or PATCH body are named as read-only", async () => {
+    const post = await refuse("POST", "/products", { body: { ...valid, version: 3, createdAt: "2026-01-01T00:00:00Z" } });
+    expect(post.details).toEqual([
+      { path: "/version", message: 'version is read-only: the server sets it; to write only if the product is at a version, send If-Match: "<version>"' },
+      { path: "/createdAt", message: "createdAt is read-only: the server sets it" },
+    ]);
+    // PUT takes back id, version and updatedAt as GET returns them; createdAt it does not take.
+    const put = await refuse("PUT", `/products/${P}`, { body: { ...valid, createdAt: "2026-01-01T00:00:00Z" } });
+    expect(put.details).toEqual([{ path: "/createdAt", message: "createdAt is read-only: the server sets it" }]);
+    const patch = await refuse("PATCH", `/products/${P}`, { body: { priceCents: 1, id: P, updatedAt: "2026-01-01T00:00:00Z" } });
+    expect(patch.details).toEqual([
+      { path: "/id", message: "id is read-only here: the path names the product" },
+      { path: "/updatedAt", message: "updatedAt is read-only: the server sets it" },
+    ]);
+  });
+
+  test("the query, the path and the admin body are described the same way", async () => {
+    expect((await refuse("GET", `/products/${P}?minVersion=0`, {})).details).toEqual([{ path: "/minVersion", message: 'minVersion must be a whole number from 1, such as 3, not "0"' }]);
+    expect((await refuse("GET", `/products/${P}?colour=red`, {})).details).toEqual([{ path: "/colour", message: "colour is not a query parameter of this route" }]);
+    expect((await refuse("GET", "/products/a%20b", {})).details).toEqual([{ path: "/id", message: 'id must be 1 to 64 letters, digits, _ or -, such as lamp-42, not "a b"' }]);
+    expect((await refuse("PATCH", `/products/${P}`, { body: {} })).details).toEqual([{ path: "/", message: "the body must name at least one field to change" }]);
+    expect((await refuse("POST", "/admin/replay", { body: { productIds: ["ok", "a b"] }, admin: true })).details).toEqual([
+      { path: "/productIds/1", message: 'productIds[1] must be 1 to 64 letters, digits, _ or -, such as lamp-42, not "a b"' },
+    ]);
+  });
+
+  test("the 415 names the media type it received", async () => {
+    expect(await refuse("POST", "/products", raw(JSON.stringify(valid), "text/plain"))).toEqual({
+      status: 415,
+      code: "UNSUPPORTED_MEDIA_TYPE",
+      message: 'the body must be JSON (Content-Type: application/json); it was sent as "text/plain"',
+      details: { received: "text/plain" },
+    });
+    expect(await refuse("PUT", `/products/${P}`, { raw: JSON.stringify(valid) })).toEqual({
+      status: 415,
+      code: "UNSUPPORTED_MEDIA_TYPE",
+      message: "the body must be JSON (Content-Type: application/json); it was sent without a Content-Type",
+      details: { received: null },
+    });
+  });
+});
