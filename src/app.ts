@@ -34,6 +34,8 @@ export type AppDeps = {
   negativeCache?: boolean;
 };
 
+/** Where the api serves its OpenAPI document (the UI at /openapi fetches it from there). */
+export const OPENAPI_JSON_PATH = "/openapi/json";
 /** Where the api serves the Scalar UI's standalone bundle, from node_modules. */
 export const SCALAR_SCRIPT_PATH = "/openapi/scalar.js";
 const SCALAR_BUNDLE = new URL("./browser/standalone.js", import.meta.resolve("@scalar/api-reference"));
@@ -65,9 +67,13 @@ export function createApp(deps: AppDeps) {
     .use(
       withCompleteDocument(openapi({
         path: "/openapi",
+        specPath: OPENAPI_JSON_PATH,
         // The UI's script comes from the installed @scalar/api-reference (route below), not a CDN,
         // so the page works without internet access; no web fonts, telemetry or hosted AI features.
         scalar: {
+          // Absolute: the plugin's default ("openapi/json", relative) made the page at /openapi/
+          // (the router serves it with a trailing slash too) fetch /openapi/openapi/json, a 404.
+          url: OPENAPI_JSON_PATH,
           cdn: SCALAR_SCRIPT_PATH,
           withDefaultFonts: false,
           telemetry: false,

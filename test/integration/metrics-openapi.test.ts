@@ -94,4 +94,17 @@ describe("GET /openapi", () => {
     // request schemas come from the route schemas
     expect(JSON.stringify(doc.body.paths["/products"].post.requestBody)).toContain("priceCents");
   });
+
+  test("the page, with or without a trailing slash, fetches a document that is served", async () => {
+    for (const page of ["/openapi", "/openapi/"]) {
+      const ui = await h.call("GET", page);
+      expect(ui.status).toBe(200);
+      const config = /data-configuration='([^']*)'/.exec(ui.text)?.[1];
+      expect(config).toBeDefined();
+      // Resolved as the browser does, against the page's own URL.
+      const url = new URL(JSON.parse(config!).url, `http://api${page}`);
+      const doc = await h.call("GET", url.pathname);
+      expect({ page, fetches: url.pathname, status: doc.status, openapi: typeof doc.body?.openapi }).toEqual({ page, fetches: "/openapi/json", status: 200, openapi: "string" });
+    }
+  });
 });
