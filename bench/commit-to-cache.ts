@@ -8,6 +8,7 @@
 // highest one whose p99 stays under 100 ms. --cluster runs it on a three-node Kafka cluster of its
 // own (scripts/kafka-cluster.sh on ports 29092-29097, topics with three replicas and
 // min.insync.replicas=2) instead of the single broker. Prints a table and writes bench/results/*.json.
+import "../scripts/lib/help.ts"; // --help: print the usage above and exit, before anything else runs
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { parseArgs } from "node:util";

@@ -8,6 +8,7 @@
 // Redis announces a marker in the storefront namespace, a reader asks the storefront at once, and
 // the first answer at that version (or newer) ends the write's latency. Prints a table and writes
 // bench/results/*.json.
+import "../scripts/lib/help.ts"; // --help: print the usage above and exit, before anything else runs
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { parseArgs } from "node:util";

@@ -5,6 +5,7 @@
 // generator sends GET /products/:id on warm keys at each fraction of it. The generator runs on
 // Bun's fetch and shares the two cores with the api, so half of wrk's maximum is close to what
 // both together can sustain; the quarter shows the latency with headroom. Charts go to docs/img/.
+import "../scripts/lib/help.ts"; // --help: print the usage above and exit, before anything else runs
 import { parseArgs } from "node:util";
 import { plot } from "./lib/chart.ts";
 import { distribution, openLoop, summarize } from "./lib/open-loop.ts";

@@ -4,6 +4,7 @@
 // latency of the refusals themselves. Its own database and Redis; the api as a process, with
 // NODE_ENV=production as the image sets it.
 //   bun bench/hostile.ts [--seconds 10] [--senders 20]
+import "../scripts/lib/help.ts"; // --help: print the usage above and exit, before anything else runs
 import { parseArgs } from "node:util";
 import { quantile } from "../test/support/pipeline.ts";
 import { NASTY } from "../test/support/nasty-bodies.ts";

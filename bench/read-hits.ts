@@ -5,6 +5,7 @@
 // in each round says what a cache hit costs on top of the framework. Medians over the rounds.
 // With L1_ENABLED=true in the environment the api serves the hits from its near cache. Also
 // reports how many commands Redis ran per hit (INFO stats; the bench's Redis serves this api only).
+import "../scripts/lib/help.ts"; // --help: print the usage above and exit, before anything else runs
 import { parseArgs } from "node:util";
 import Redis from "ioredis";
 import { machine, startStack, startWarmApi, writeResult } from "./lib/stack.ts";

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
+# usage: bench/setup.sh
 # What the benchmarks need beyond scripts/setup.sh: wrk (load) and gnuplot (charts), from Debian.
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/help.sh" "$@"
 set -euo pipefail
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)

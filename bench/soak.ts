@@ -3,6 +3,7 @@
 //   bun bench/soak.ts [--minutes 30] [--rate 300] [--interval 30]
 // 10,000 products, reads on random keys with 5 % writes, open loop; the relay and a consumer run
 // too, so the whole pipeline is under the load.
+import "../scripts/lib/help.ts"; // --help: print the usage above and exit, before anything else runs
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { plot } from "./lib/chart.ts";

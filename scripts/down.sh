@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
+# usage: scripts/down.sh
 # Stops what scripts/up.sh started, each with SIGTERM (graceful: in-flight requests finish, the
 # relay finishes its batch, consumers commit their offsets), then Kafka (the one broker, or the
 # three nodes of CLUSTER=1) and the Redis Cluster of CLUSTER=1. PostgreSQL and the single Redis are
 # the machine's own services and keep running.
+source "$(dirname "${BASH_SOURCE[0]}")/lib/help.sh" "$@"
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"

@@ -5,6 +5,7 @@
 // accepted, any change made by a refused or unfinished request, a dropped id, or a connection left
 // hanging. Prints the seed first and, per class, the statuses and the latency of the refusals.
 // See test/support/http-fuzzer.ts.
+import "./lib/help.ts"; // --help: print the usage above and exit, before anything else runs
 import { parseArgs } from "node:util";
 import { createHarness } from "../test/support/harness.ts";
 import { fuzzHttp, quantile } from "../test/support/http-fuzzer.ts";

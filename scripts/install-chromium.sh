@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
+# usage: scripts/install-chromium.sh
 # Debian's Chromium, for the browser test of the API reference page (test/e2e/openapi-ui.test.ts).
 # playwright-core (a dev dependency) drives it; no browser is downloaded from anywhere else.
+source "$(dirname "${BASH_SOURCE[0]}")/lib/help.sh" "$@"
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
+# usage: scripts/install-kafka-client.sh
 # Builds the native addon of @confluentinc/kafka-javascript for the project's Node 24.
 # Why by hand: its install script wants a prebuilt binary from GitHub (unreachable here), and
 # its default static build downloads OpenSSL/zlib/zstd/curl sources (also unreachable). Bun
 # cannot load this NAN addon at all, so the Kafka-side processes run on Node 24.
 # Idempotent: a stamp next to the .node file records what it was built for.
+source "$(dirname "${BASH_SOURCE[0]}")/lib/help.sh" "$@"
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

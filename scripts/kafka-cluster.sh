@@ -12,6 +12,7 @@
 # Env: KAFKA_CLUSTER_BASE_PORT (9092): node i listens on BASE+2(i-1) and its controller on the
 #      next port (9092/9093, 9094/9095, 9096/9097); KAFKA_CLUSTER_DIR (.run/kafka-cluster);
 #      KAFKA_HEAP_OPTS (-Xmx384m); KAFKA_START_TIMEOUT (90 s).
+source "$(dirname "${BASH_SOURCE[0]}")/lib/help.sh" "$@"
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -3,6 +3,7 @@
 // Creates a unique topic, produces one unique message, consumes it with a fresh group, deletes
 // the topic. Prints "kafka smoke ok (<ms> ms)" and exits 0; exits 1 on error or after 30 s.
 // Env: KAFKA_BROKERS (comma-separated, default 127.0.0.1:9092).
+import './lib/help.ts'; // --help: print the usage above and exit, before anything else runs
 import kafkaJs from '@confluentinc/kafka-javascript'; // CommonJS package: take the default export
 
 const { Kafka, logLevel } = kafkaJs.KafkaJS;

@@ -4,13 +4,15 @@
 #   scripts/kafka.sh start|stop|status|reset|jars
 #   scripts/kafka.sh create-topic NAME PARTITIONS
 # Env: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), KAFKA_HEAP_OPTS (-Xmx512m),
-#      KAFKA_START_TIMEOUT (60 s), JAVA_HOME (optional; Kafka 4 needs Java 17+).
+#      KAFKA_START_TIMEOUT (60 s), JAVA_HOME (optional; Kafka 4 needs Java 17+), KAFKA_DIR
+#      (.run/kafka: data, logs, pid file; another one with other ports runs a second broker).
+source "$(dirname "${BASH_SOURCE[0]}")/lib/help.sh" "$@"
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CONF_SRC="$ROOT/scripts/kafka"
 LIBS="$ROOT/.tools/kafka/libs"
-RUN="$ROOT/.run/kafka"
+RUN="${KAFKA_DIR:-$ROOT/.run/kafka}"
 DATA="$RUN/data"
 LOGS="$RUN/logs"
 PIDFILE="$RUN/kafka.pid"

@@ -4,6 +4,7 @@
 //   bun scripts/migrate.ts create <name> write a migration from the migrations folder to the schema
 //   bun scripts/migrate.ts status       list applied / pending migrations
 //   bun scripts/migrate.ts rolled-back <name>  mark a failed migration rolled back, so deploy retries it
+import "./lib/help.ts"; // --help: print the usage above and exit, before anything else runs
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
+# usage: scripts/prisma-generate.sh   (FORCE=1 scripts/prisma-generate.sh to regenerate anyway)
 # Generates the Prisma client into src/generated/prisma, offline, with Bun.
 # Skips when nothing that shapes the client changed since the last run (content hash, not mtimes,
 # which a git checkout resets). FORCE=1 regenerates anyway.
+source "$(dirname "${BASH_SOURCE[0]}")/lib/help.sh" "$@"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

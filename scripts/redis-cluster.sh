@@ -14,6 +14,7 @@
 #      takes over. A replica takes over however long it was cut off (validity factor 0): the
 #      cache's fence treats the promotion as a loss of data, so availability costs no correctness.
 #      `wait` also waits for every replica to have its copy.
+source "$(dirname "${BASH_SOURCE[0]}")/lib/help.sh" "$@"
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

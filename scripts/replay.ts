@@ -2,7 +2,9 @@
 // progress bar, against the database and Redis named by the environment (as the api reads it).
 //   bun run replay                               every product, the api's namespace
 //   bun run replay -- --ids a,b,c --namespace storefront
+//   bun scripts/replay.ts [--ids a,b,c] [--namespace NAME] [--page-size 1000] [--quiet]   the same, directly
 // Exit code 0 when the job completed without errors, 1 otherwise, 2 on bad arguments.
+import "./lib/help.ts"; // --help: print the usage above and exit, before anything else runs
 import { parseArgs } from "node:util";
 import { SingleBar, Presets } from "cli-progress";
 import { loadConfig } from "../src/config.ts";

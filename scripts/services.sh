@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
+# usage: scripts/services.sh
 # Makes sure PostgreSQL and Redis answer on loopback. This machine kind starts both before a
 # session; a machine without them gets them from Debian's packages.
+source "$(dirname "${BASH_SOURCE[0]}")/lib/help.sh" "$@"
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 

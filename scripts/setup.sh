@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
+# usage: scripts/setup.sh
 # Everything the project needs on a fresh machine of this kind, idempotent: a second run changes
 # nothing and takes a few seconds. Used by up.sh and test.sh; safe to run alone.
+source "$(dirname "${BASH_SOURCE[0]}")/lib/help.sh" "$@"
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"

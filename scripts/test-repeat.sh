@@ -7,6 +7,7 @@
 # only works on one the clone started) and started again at the end; the same for the Redis
 # Cluster of this checkout (the tests kill and restart its nodes). Logs stay in the clone's
 # folder, printed at the end. Exit code 1 when any run failed.
+source "$(dirname "${BASH_SOURCE[0]}")/lib/help.sh" "$@"
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 runs="${1:-5}"

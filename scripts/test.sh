@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
+# usage: scripts/test.sh [bun test arguments, e.g. test/unit or a file]
 # Runs the whole test suite against real PostgreSQL, Redis (one server and a Redis Cluster) and
 # Kafka: set-up first (idempotent), then the test database's migrations, then `bun test`. Extra
 # arguments go to `bun test`.
+source "$(dirname "${BASH_SOURCE[0]}")/lib/help.sh" "$@"
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
+# usage: scripts/topics.sh   (KAFKA_TOPIC, KAFKA_TOPIC_PARTITIONS, KAFKA_DLQ_TOPIC)
 # Creates the Kafka topics the pipeline uses (idempotent).
+source "$(dirname "${BASH_SOURCE[0]}")/lib/help.sh" "$@"
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 topic="${KAFKA_TOPIC:-catalog.product-events}"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# usage: scripts/up.sh   (CLUSTER=1 scripts/up.sh for the cluster topology)
 # Starts the whole system: set-up (idempotent), PostgreSQL, Redis, Kafka, then in the background
 # the api, the relay, two cache consumer groups: "catalog" (rebuild mode: the namespace the api
 # reads) and "storefront" (evict mode), and the storefront service (on :3100, reading its own
@@ -9,6 +10,7 @@
 # each process: apis on :3000 and :3002, two relays (a leader and a standby), two consumers per
 # group.
 # Stop everything with scripts/down.sh.
+source "$(dirname "${BASH_SOURCE[0]}")/lib/help.sh" "$@"
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"

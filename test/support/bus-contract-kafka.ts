@@ -19,7 +19,7 @@ try {
   await busContract(
     () => createOutboxPublisher(() => createKafka(brokers, "bus-contract", logger), topic, `bus-contract-${topic}`, logger),
     async () => {
-      const { stdout } = await tool("dump", topic);
+      const { stdout } = await tool("dump", topic, "--json");
       return stdout.split("\n").filter(Boolean).map((line) => (JSON.parse(line) as { value: string }).value);
     },
   );

@@ -21,9 +21,9 @@ async function run(cmd: string[], env: Record<string, string> = {}, input?: stri
 /** scripts/kafka-tool.ts on Node 24; `env` names other brokers (KAFKA_BROKERS) or replicas. */
 export const kafkaTool = (args: string[], input?: string, env: Record<string, string> = {}) => run([NODE24, "scripts/kafka-tool.ts", ...args], env, input);
 
-export type TopicMessage = { partition: number; offset: string; key: string | null; value: string | null; headers: Record<string, string> };
+export type TopicMessage = { partition: number; offset: string; timestamp: string | null; key: string | null; value: string | null; headers: Record<string, string> };
 export async function dumpTopic(topic: string, env: Record<string, string> = {}): Promise<TopicMessage[]> {
-  const out = await kafkaTool(["dump", topic], undefined, env);
+  const out = await kafkaTool(["dump", topic, "--json"], undefined, env);
   return out.split("\n").filter(Boolean).map((l) => JSON.parse(l) as TopicMessage);
 }
 
