@@ -8,6 +8,7 @@ type KafkaClient = InstanceType<typeof Kafka>;
 import type { KafkaMessage, OutboxPublisher } from "../usecases/ports.ts";
 import { batchLag } from "../usecases/consumer-lag.ts";
 import { replaceOnFatal } from "./kafka-replace.ts";
+import { createBrokerLog, type BrokerLog } from "./broker-log.ts";
 export type { KafkaMessage } from "../usecases/ports.ts";
 
 /**
@@ -15,16 +16,24 @@ export type { KafkaMessage } from "../usecases/ports.ts";
  * also the only place where a fatal librdkafka error shows: the KafkaJS layer logs it and retries
  * forever on a handle that can no longer work (seen here after a broker restart timed out a static
  * consumer's session). `onFatal` hands it to replaceOnFatal (kafka-replace.ts), which replaces the
- * client.
+ * client. A failed connection is logged once, and once more when a broker is back (broker-log.ts),
+ * not once per librdkafka retry.
  */
-function kafkaLogger(logger: Logger, onFatal?: (message: string) => void) {
+function kafkaLogger(logger: Logger, brokers: BrokerLog, onFatal?: (message: string) => void) {
   const log = logger.child({ layer: "kafka" });
+  const fac = (extra?: object) => (extra as { fac?: string } | undefined)?.fac;
   const adapter = {
     info: (message: string, extra?: object) => log.info(extra ?? {}, message),
-    warn: (message: string, extra?: object) => log.warn(extra ?? {}, message),
+    warn: (message: string, extra?: object) => {
+      if (!brokers.line(message, fac(extra))) log.warn(extra ?? {}, message);
+    },
     error: (message: string, extra?: object) => {
-      log.error(extra ?? {}, message);
-      if (onFatal && /Local: Fatal error|Fatal error:/.test(message)) onFatal(message);
+      if (onFatal && /Local: Fatal error|Fatal error:/.test(message)) {
+        log.error(extra ?? {}, message);
+        onFatal(message);
+        return;
+      }
+      if (!brokers.line(message, fac(extra))) log.error(extra ?? {}, message);
     },
     debug: (message: string, extra?: object) => log.debug(extra ?? {}, message),
     namespace: () => adapter,
@@ -33,8 +42,18 @@ function kafkaLogger(logger: Logger, onFatal?: (message: string) => void) {
   return adapter;
 }
 
+/** How often librdkafka reports its brokers' states: how soon "kafka broker connection back" is logged. */
+export const STATS_INTERVAL_MS = 5000;
+
 export function createKafka(brokers: string[], clientId: string, logger: Logger, onFatal?: (message: string) => void): KafkaClient {
-  return new Kafka({ kafkaJS: { brokers, clientId, logLevel: logLevel.WARN, logger: kafkaLogger(logger, onFatal) } });
+  const brokerLog = createBrokerLog(logger.child({ layer: "kafka" }));
+  return new Kafka({
+    kafkaJS: { brokers, clientId, logLevel: logLevel.WARN, logger: kafkaLogger(logger, brokerLog, onFatal) },
+    // Common to every client made from this one (producer, consumer): the statistics report, only
+    // for the brokers' states (no request to a broker; librdkafka builds it from what it knows).
+    "statistics.interval.ms": STATS_INTERVAL_MS,
+    stats_cb: (event: { message?: string } | string) => brokerLog.stats(typeof event === "string" ? event : (event?.message ?? "")),
+  });
 }
 
 /**
