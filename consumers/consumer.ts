@@ -2,6 +2,7 @@
 // right, in rebuild or evict mode. Start: CACHE_NAMESPACE=storefront CONSUMER_MODE=evict node consumers/consumer.ts
 // On SIGTERM it stops consuming, commits its offsets and disconnects.
 import { loadConsumerConfig } from "../src/config.ts";
+import { recordDeadLetter } from "../src/infra/dead-letters.ts";
 import { startHeartbeat } from "../src/infra/heartbeat.ts";
 import { createConsumer, createKafka, createProducer } from "../src/infra/kafka.ts";
 import { replaceOnFatal } from "../src/infra/kafka-replace.ts";
@@ -10,6 +11,7 @@ import { createRedisCache, createRedisClient } from "../src/infra/redis-cache.ts
 import { runProcess } from "../src/process.ts";
 import { createEventConsumer } from "../src/usecases/consume-event.ts";
 import { lagSummary } from "../src/usecases/consumer-lag.ts";
+import { recentQuantile } from "../src/usecases/recent-quantile.ts";
 
 /**
  * A safety net for a member left without partitions (seen once after a broker restart: partitions
@@ -50,6 +52,7 @@ await runProcess({
       registers: [registry],
     });
     let lastAppliedAt: number | null = null;
+    const recentLatency = recentQuantile(1024); // the heartbeat's commit-to-cache p99
 
     const redis = createRedisClient(config, config.commandTimeoutMs);
     redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
@@ -78,6 +81,18 @@ await runProcess({
             },
           },
         ]);
+        // For the console; the topic holds the letter already, so a failure here only costs the view.
+        await recordDeadLetter(redis, config.cache.keyPrefix, {
+          at: new Date().toISOString(),
+          group: config.groupId,
+          namespace: config.namespace,
+          reason,
+          detail: detail.slice(0, 500),
+          source: `${m.topic}/${m.partition}/${m.offset}`,
+          topic: config.dlqTopic,
+          key: m.key ? Buffer.from(m.key).toString() : null,
+          value: m.value ? Buffer.from(m.value).toString() : "",
+        }).catch((err: Error) => logger.warn({ err: err.message }, "dead letter not recorded in Redis (it is in the topic)"));
       },
       observe: {
         applied(seconds, outcome) {
@@ -85,6 +100,7 @@ await runProcess({
           lastApplied.set(lastAppliedAt / 1000);
           events.inc({ outcome: outcome === "marked" && config.mode === "rebuild" ? "applied_as_marker" : "applied", reason: "" });
           latency.observe(Math.max(0, seconds));
+          recentLatency.add(Math.max(0, seconds) * 1000);
         },
         skippedOlder: () => events.inc({ outcome: "skipped_older", reason: "" }),
         deadLettered: (reason) => events.inc({ outcome: "dead_lettered", reason }),
@@ -137,7 +153,12 @@ await runProcess({
       namespace: config.namespace,
       intervalMs: config.heartbeatIntervalMs,
       logger,
-      fields: () => ({ group: config.groupId, lag, lastAppliedAt: lastAppliedAt === null ? null : new Date(lastAppliedAt).toISOString() }),
+      fields: () => ({
+        group: config.groupId,
+        lag,
+        lastAppliedAt: lastAppliedAt === null ? null : new Date(lastAppliedAt).toISOString(),
+        commitToCache: recentLatency.count === 0 ? null : { p99Ms: Math.round(recentLatency.quantile(0.99)! * 10) / 10, samples: recentLatency.count },
+      }),
     });
     await heartbeat.first;
 

@@ -4,7 +4,7 @@ import { openapi } from "@elysiajs/openapi";
 import { Elysia } from "elysia";
 import type { Logger } from "pino";
 import type { DecideContext } from "./catalog/decide.ts";
-import { adminRoutes } from "./http/admin.ts";
+import { adminRoutes, type AdminDeps } from "./http/admin.ts";
 import { mapError } from "./http/errors.ts";
 import { healthRoutes } from "./http/health.ts";
 import { createApiMetrics } from "./http/metrics.ts";
@@ -32,6 +32,11 @@ export type AppDeps = {
   lease?: QueryDeps["lease"];
   /** Cache "no such product" for unknown ids (default true). */
   negativeCache?: boolean;
+  /** The operator's views and console under /admin/ (with the replay runner). */
+  operator?: AdminDeps["operator"];
+  consoleSessionTtlMs?: number;
+  /** The api's cache namespace (the console's default). */
+  namespace?: string;
 };
 
 /** Where the api serves its OpenAPI document (the UI at /openapi fetches it from there). */
@@ -92,6 +97,7 @@ export function createApp(deps: AppDeps) {
       })),
     )
     .get(SCALAR_SCRIPT_PATH, () => scalarScript(), { detail: { hide: true } })
+    .state("cacheTally", metrics.tally) // for the process's heartbeat
     .use(metrics.plugin)
     .use(healthRoutes({ postgres: () => deps.store.ping(), redis: () => deps.cache.ping() }))
     .use(
@@ -104,7 +110,17 @@ export function createApp(deps: AppDeps) {
       }),
     );
   if (!deps.replay) return app;
-  return app.use(adminRoutes({ runner: deps.replay, adminToken: deps.adminToken ?? null, bodyLimitBytes }));
+  return app.use(
+    adminRoutes({
+      runner: deps.replay,
+      adminToken: deps.adminToken ?? null,
+      bodyLimitBytes,
+      logger: deps.logger,
+      namespace: deps.namespace ?? "catalog",
+      operator: deps.operator,
+      sessionTtlMs: deps.consoleSessionTtlMs,
+    }),
+  );
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -119,6 +119,17 @@ export type Config = {
   lease: { leaseMs: number; waitMs: number };
   l1: ReturnType<typeof nearCache>;
   heartbeatIntervalMs: number;
+  /** The operator's console and views (GET /admin/console). */
+  console: {
+    /** Lifetime of a console session cookie. */
+    sessionTtlMs: number;
+    /** Namespaces the views always show, beside the api's own and those of live processes. */
+    namespaces: string[];
+    /** For the dead letters' re-drive, which runs `kafka-tool redrive` on Node 24. */
+    kafkaBrokers: string[];
+    dlqTopic: string;
+    nodeBin: string;
+  };
 };
 
 export function loadConfig(env: Env = process.env): Config {
@@ -153,6 +164,13 @@ export function loadConfig(env: Env = process.env): Config {
     },
     l1: nearCache(env),
     heartbeatIntervalMs: heartbeatIntervalMs(env),
+    console: {
+      sessionTtlMs: int(env, "CONSOLE_SESSION_TTL_MS", 8 * 3600_000, 60_000, 7 * 24 * 3600_000),
+      namespaces: str(env, "CONSOLE_NAMESPACES", "", /^([A-Za-z0-9_-]{1,32}(,[A-Za-z0-9_-]{1,32})*)?$/).split(",").filter(Boolean),
+      kafkaBrokers: str(env, "KAFKA_BROKERS", "127.0.0.1:9092", /^[^,\s]+(,[^,\s]+)*$/).split(","),
+      dlqTopic: str(env, "KAFKA_DLQ_TOPIC", `${str(env, "KAFKA_TOPIC", "catalog.product-events", TOPIC)}.dlq`, TOPIC),
+      nodeBin: str(env, "NODE_BIN", "node"),
+    },
   };
 }
 

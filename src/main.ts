@@ -3,6 +3,7 @@
 import { createApp, serverLimits } from "./app.ts";
 import { loadConfig } from "./config.ts";
 import { startHeartbeat } from "./infra/heartbeat.ts";
+import { createOperatorSources } from "./infra/operator-sources.ts";
 import { createPrismaClient, createPrismaEventStore } from "./infra/prisma-event-store.ts";
 import { createRedisCache, createRedisClient } from "./infra/redis-cache.ts";
 import { withRedisNearCache } from "./infra/redis-change-feed.ts";
@@ -48,6 +49,17 @@ await runProcess({
       adminToken: config.adminToken,
       lease: config.lease,
       negativeCache: config.cache.negativeTtlSeconds > 0,
+      namespace: config.cache.namespace,
+      consoleSessionTtlMs: config.console.sessionTtlMs,
+      operator: createOperatorSources({
+        redis,
+        prefix: config.cache.keyPrefix,
+        prisma,
+        store,
+        namespaces: [config.cache.namespace, ...config.console.namespaces],
+        heartbeatIntervalMs: config.heartbeatIntervalMs,
+        kafka: { nodeBin: config.console.nodeBin, brokers: config.console.kafkaBrokers, dlqTopic: config.console.dlqTopic },
+      }),
     }).listen({
       hostname: config.host,
       port: config.port,
@@ -60,6 +72,7 @@ await runProcess({
       namespace: config.cache.namespace,
       intervalMs: config.heartbeatIntervalMs,
       logger,
+      fields: () => ({ cache: { ...app.store.cacheTally } }),
     });
     logger.info({ url: `http://${config.host}:${app.server?.port}`, env: config.env, namespace: config.cache.namespace }, "api listening");
 

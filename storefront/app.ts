@@ -28,6 +28,7 @@ export function createStorefrontApp(deps: StorefrontDeps) {
   const queries = createQueries({ store: deps.catalog, cache: deps.cache, logger: deps.logger, lease: deps.lease, observe: metrics.observer });
   return new Elysia({ normalize: false })
     .onError(mapError(deps.logger))
+    .state("cacheTally", metrics.tally) // for the process's heartbeat
     .use(metrics.plugin)
     .use(healthRoutes({ catalog: () => deps.catalog.ping(), redis: () => deps.cache.ping() }))
     .use(productReadRoutes(queries, deps.logger));

@@ -33,6 +33,7 @@ await runProcess({
       namespace: config.cache.namespace,
       intervalMs: config.heartbeatIntervalMs,
       logger,
+      fields: () => ({ cache: { ...app.store.cacheTally } }),
     });
     logger.info({ url: `http://${config.host}:${app.server?.port}`, catalog: config.catalogUrl, namespace: config.cache.namespace }, "storefront listening");
     return {

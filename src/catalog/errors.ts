@@ -7,7 +7,8 @@
 export const ERROR_CODES = {
   VALIDATION_FAILED: { status: 400, meaning: "a field, id, query or header breaks the contract (`details` lists the paths)" },
   MALFORMED_JSON: { status: 400, meaning: "the body is not JSON or not UTF-8" },
-  UNAUTHORIZED: { status: 401, meaning: "an admin route (any path under `/admin/`) without the right bearer token" },
+  UNAUTHORIZED: { status: 401, meaning: "an admin route (any path under `/admin/`) without the right bearer token or a valid console session" },
+  FORBIDDEN_ORIGIN: { status: 403, meaning: "a console session's state-changing request whose Origin header is not this api's" },
   NOT_FOUND: { status: 404, meaning: "unknown or deleted product, or unknown replay job" },
   ROUTE_NOT_FOUND: { status: 404, meaning: "no such route (or no such method on it)" },
   ALREADY_EXISTS: { status: 409, meaning: "create of an existing id (`details.currentVersion`)" },

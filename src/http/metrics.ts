@@ -73,10 +73,22 @@ export function createApiMetrics(options: { pendingWriteThrough?: () => number; 
     },
   });
 
+  // The same counts as plain numbers, for the process's heartbeat (the console's per-namespace view).
+  const tally: CacheTally = { hits: 0, misses: 0, fillsApplied: 0, fillsRefused: 0 };
   const observer: CacheObserver = {
-    hit: () => cache.inc({ event: "hit" }),
-    miss: () => cache.inc({ event: "miss" }),
-    fill: (outcome) => cache.inc({ event: outcome === "stored" ? "fill_applied" : outcome === "fenced" ? "fill_fenced" : "fill_refused" }),
+    hit: () => {
+      tally.hits++;
+      cache.inc({ event: "hit" });
+    },
+    miss: () => {
+      tally.misses++;
+      cache.inc({ event: "miss" });
+    },
+    fill: (outcome) => {
+      if (outcome === "stored") tally.fillsApplied++;
+      else if (outcome !== "fenced") tally.fillsRefused++;
+      cache.inc({ event: outcome === "stored" ? "fill_applied" : outcome === "fenced" ? "fill_fenced" : "fill_refused" });
+    },
     leaseWait: (outcome) => leaseWaits.inc({ outcome }),
     dbRead: (rows) => dbReads.inc(rows),
     fallback: (op) => fallbacks.inc({ op }),
@@ -115,5 +127,8 @@ export function createApiMetrics(options: { pendingWriteThrough?: () => number; 
       { detail: docs.metrics },
     );
 
-  return { registry, observer, plugin, fenceMoved: () => fenceMoves.inc() };
+  return { registry, observer, plugin, tally, fenceMoved: () => fenceMoves.inc() };
 }
+
+/** A read path's cache counts since the process started (catalog_cache_events_total, as numbers). */
+export type CacheTally = { hits: number; misses: number; fillsApplied: number; fillsRefused: number };

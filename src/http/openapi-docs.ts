@@ -119,7 +119,7 @@ const operations = {
         headers: { Location: header("/admin/replay/{jobId}") },
         content: json(ref("ReplayStarted")),
       },
-      ...errorResponses([...bodyErrors, ...adminErrors, "REPLAY_RUNNING"]),
+      ...errorResponses([...bodyErrors, ...adminErrors, "FORBIDDEN_ORIGIN", "REPLAY_RUNNING"]),
     },
   },
   replayStatus: {

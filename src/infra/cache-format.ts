@@ -123,3 +123,12 @@ export function decodeFence(raw: string | null | undefined): { epoch: string; ru
 export const processKey = (prefix: string, role: string, instance: string) => `${prefix}:procs:${role}:${instance}`;
 /** SCAN pattern of every heartbeat key under a prefix. */
 export const processKeyPattern = (prefix: string) => `${prefix}:procs:*`;
+
+// Dead letters, as the consumers record them beside the dead-letter topic (src/infra/dead-letters.ts),
+// so the api's console can show them without a Kafka client. One hash tag: one slot, one MULTI.
+//   "<prefix>:deadletters:{<prefix>:dl}:latest"  list of JSON records, newest first (the last 100)
+//   "<prefix>:deadletters:{<prefix>:dl}:counts"  hash: reason → how many were dead-lettered
+export const deadLetterKeys = (prefix: string) => ({
+  latest: `${prefix}:deadletters:{${prefix}:dl}:latest`,
+  counts: `${prefix}:deadletters:{${prefix}:dl}:counts`,
+});

@@ -29,6 +29,10 @@ export type Heartbeat = {
   lag?: { total: number; partitions: Record<string, number>; at: string } | null;
   /** A consumer: when it last applied an event (null: not yet). */
   lastAppliedAt?: string | null;
+  /** A consumer: the p99 from an event's occurredAt to its cache write, over its last 1,024 events. */
+  commitToCache?: { p99Ms: number; samples: number } | null;
+  /** An api or storefront: its read path's cache counts since it started. */
+  cache?: { hits: number; misses: number; fillsApplied: number; fillsRefused: number };
 };
 
 export type LiveProcess = Heartbeat & { key: string; ttlMs: number };

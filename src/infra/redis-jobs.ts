@@ -16,6 +16,8 @@ type JobRedis = RedisClient & {
   renewLock(key: string, token: string, ttlMs: number): Promise<number>;
 };
 const JOB_TTL_SECONDS = 7 * 24 * 3600;
+/** How many jobs the index of recent jobs keeps. */
+const RECENT_KEPT = 200;
 
 export function createRedisJobStore(client: RedisClient, prefix: string): JobStore {
   for (const [name, source] of Object.entries(SCRIPTS)) {
@@ -25,6 +27,8 @@ export function createRedisJobStore(client: RedisClient, prefix: string): JobSto
   // Each command and script touches one key, so a Redis Cluster needs no hash tags here.
   const lockKey = (namespace: string) => `${prefix}:${namespace}:replay:lock`;
   const jobKey = (jobId: string) => `${prefix}:replay:job:${jobId}`;
+  // Job ids by start time (ms), trimmed to the newest RECENT_KEPT; a job expired since is skipped.
+  const recentKey = `${prefix}:replay:jobs`;
   return {
     async tryLock(namespace, jobId, ttlMs) {
       if ((await redis.set(lockKey(namespace), jobId, "PX", ttlMs, "NX")) === "OK") return null;
@@ -38,10 +42,20 @@ export function createRedisJobStore(client: RedisClient, prefix: string): JobSto
     },
     async save(job) {
       await redis.set(jobKey(job.jobId), JSON.stringify(job), "EX", JOB_TTL_SECONDS);
+      // Indexed at every save (one page's cost is far above it), so a lost index heals; a Cluster
+      // keeps these keys in different slots, so no MULTI.
+      await redis.zadd(recentKey, Date.parse(job.startedAt), job.jobId);
+      await redis.zremrangebyrank(recentKey, 0, -RECENT_KEPT - 1);
+      await redis.expire(recentKey, JOB_TTL_SECONDS);
     },
     async load(jobId) {
       const raw = await redis.get(jobKey(jobId));
       return raw ? (JSON.parse(raw) as ReplayJob) : null;
+    },
+    async recent(limit) {
+      const ids = await redis.zrevrange(recentKey, 0, Math.max(0, limit - 1));
+      const raws = await Promise.all(ids.map((id) => redis.get(jobKey(id))));
+      return raws.flatMap((raw) => (raw ? [JSON.parse(raw) as ReplayJob] : []));
     },
   };
 }

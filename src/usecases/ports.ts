@@ -102,8 +102,11 @@ export type ReplayJob = ReplayCounts & {
   status: "running" | "completed" | "failed" | "abandoned";
   scope: "all" | "ids";
   namespace: string;
+  /** Every product (scope all), or the distinct ids asked for (scope ids). */
   total: number;
   missing: number;
+  /** The ids asked for that have no events (the first 100). */
+  missingIds: string[];
   ratePerSecond: number;
   errorSamples: ReplayError[];
   startedAt: string;
@@ -120,6 +123,8 @@ export type JobStore = {
   release(namespace: string, jobId: string): Promise<void>;
   save(job: ReplayJob): Promise<void>;
   load(jobId: string): Promise<ReplayJob | null>;
+  /** The most recently started jobs, newest first (at most `limit`; jobs expire after a week). */
+  recent(limit: number): Promise<ReplayJob[]>;
 };
 
 export type CacheKind = "p" | "t" | "m" | "n";

@@ -65,8 +65,8 @@ export function createReplayRunner(deps: ReplayRunnerDeps) {
         () => lostLock !== null,
       );
       if (lostLock !== null) throw new Error(lostLock);
-      await save({ ...result.counts, total: result.total, missing: result.missing, status: "completed", finishedAt: new Date().toISOString() });
-      log.info({ ...result.counts, missing: result.missing, ratePerSecond: job.ratePerSecond }, "replay completed");
+      await save({ ...result.counts, total: result.total, missing: result.missing, missingIds: result.missingIds, status: "completed", finishedAt: new Date().toISOString() });
+      log.info({ ...result.counts, missing: result.missing, missingIds: result.missingIds, ratePerSecond: job.ratePerSecond }, "replay completed");
     } catch (err) {
       await save({ status: "failed", failure: (err as Error).message, finishedAt: new Date().toISOString() }).catch(() => {});
       log.error({ err: (err as Error).message }, "replay failed");
@@ -76,6 +76,10 @@ export function createReplayRunner(deps: ReplayRunnerDeps) {
     }
     return job;
   }
+
+  /** A running job whose instance stopped saving it is reported as abandoned. */
+  const reported = (job: ReplayJob): ReplayJob =>
+    job.status === "running" && Date.now() - Date.parse(job.updatedAt) > staleAfterMs ? { ...job, status: "abandoned" } : job;
 
   return {
     /**
@@ -93,6 +97,7 @@ export function createReplayRunner(deps: ReplayRunnerDeps) {
         ...emptyCounts(),
         total: 0,
         missing: 0,
+        missingIds: [],
         ratePerSecond: 0,
         errorSamples: [],
         startedAt: now,
@@ -113,10 +118,12 @@ export function createReplayRunner(deps: ReplayRunnerDeps) {
 
     async get(jobId: string): Promise<ReplayJob | null> {
       const job = await deps.jobs.load(jobId);
-      if (job?.status === "running" && Date.now() - Date.parse(job.updatedAt) > staleAfterMs) {
-        return { ...job, status: "abandoned" };
-      }
-      return job;
+      return job && reported(job);
+    },
+
+    /** The most recent jobs of every namespace, newest first. */
+    async recent(limit = 20): Promise<ReplayJob[]> {
+      return (await deps.jobs.recent(limit)).map(reported);
     },
   };
 }

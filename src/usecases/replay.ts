@@ -63,11 +63,12 @@ function foldAll(ids: readonly string[], byProduct: Map<string, ProductEvent[]>,
 }
 
 /** Replays one page of product ids; returns how many of them have events. */
-export async function replayPage(deps: ReplayDeps, ids: readonly string[], counts: ReplayCounts, errors: ReplayError[]): Promise<number> {
+export async function replayPage(deps: ReplayDeps, ids: readonly string[], counts: ReplayCounts, errors: ReplayError[], found?: Set<string>): Promise<number> {
   const { source, cache } = deps;
   let epoch = await epochOf(cache); // before the events are read: see ProductCache.put
   const byProduct = groupByProduct(await source.eventsOf(ids));
   counts.processed += byProduct.size;
+  for (const id of byProduct.keys()) found?.add(id);
   let truth = foldAll(ids, byProduct, counts, errors);
   if (truth.length === 0) return byProduct.size;
 
@@ -262,30 +263,41 @@ export const emptyCounts = (): ReplayCounts => ({
   errors: 0,
 });
 
+/** How many of the ids without events a job names (all are counted). */
+export const MISSING_IDS_KEPT = 100;
+
 /**
  * Replays every product (ids absent) or the given ones, page by page, reporting after each page.
- * Returns how many of the asked-for ids have no events. Error samples: the first 1,000 (all counted).
+ * Returns how many of the asked-for ids have no events, and which. Error samples: the first 1,000 (all counted).
  */
 export async function replay(
   deps: ReplayDeps,
   scope: { ids?: readonly string[]; pageSize?: number },
   report: (counts: ReplayCounts, errors: readonly ReplayError[], total: number) => Promise<void> | void,
   shouldStop: () => boolean = () => false,
-): Promise<{ counts: ReplayCounts; errors: ReplayError[]; total: number; missing: number }> {
+): Promise<{ counts: ReplayCounts; errors: ReplayError[]; total: number; missing: number; missingIds: string[] }> {
   const pageSize = scope.pageSize ?? 1000;
   const counts = emptyCounts();
   const errors: ReplayError[] = [];
   const only = scope.ids ? [...new Set(scope.ids)] : undefined;
-  let missing = 0;
   if (only) {
-    const total = await deps.source.countProducts(only);
+    // The total is what was asked for; the ids without events are named (the first MISSING_IDS_KEPT).
+    const total = only.length;
+    const missingIds: string[] = [];
+    let missing = 0;
     await report(counts, errors, total);
     for (let i = 0; i < only.length && !shouldStop(); i += pageSize) {
       const page = only.slice(i, i + pageSize);
-      missing += page.length - (await replayPage(deps, page, counts, errors));
+      const found = new Set<string>();
+      await replayPage(deps, page, counts, errors, found);
+      for (const id of page) {
+        if (found.has(id)) continue;
+        missing++;
+        if (missingIds.length < MISSING_IDS_KEPT) missingIds.push(id);
+      }
       await report(counts, errors, total);
     }
-    return { counts, errors, total, missing };
+    return { counts, errors, total, missing, missingIds };
   }
   // Counted while the stream starts (the first report waits for it).
   let total = 0;
@@ -296,5 +308,5 @@ export async function replay(
     await report(counts, errors, total);
   }, shouldStop);
   await counted;
-  return { counts, errors, total, missing };
+  return { counts, errors, total, missing: 0, missingIds: [] };
 }

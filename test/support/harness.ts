@@ -10,6 +10,7 @@ import { createRedisCache, createRedisClient, type RedisClient } from "../../src
 import { withRedisNearCache } from "../../src/infra/redis-change-feed.ts";
 import type { NearCacheStats } from "../../src/usecases/near-cache.ts";
 import { createRedisJobStore } from "../../src/infra/redis-jobs.ts";
+import { createOperatorSources } from "../../src/infra/operator-sources.ts";
 import { createCacheWriter } from "../../src/usecases/cache-writer.ts";
 import { createReplayRunner } from "../../src/usecases/replay-jobs.ts";
 import type { EventStore, ProductCache } from "../../src/usecases/ports.ts";
@@ -46,7 +47,19 @@ export function createHarness(
   const writer = options.writeThrough === false ? null : createCacheWriter(cache, logger);
   const jobs = createRedisJobStore(redis, prefix);
   const replay = createReplayRunner({ source: realStore, cacheFor, jobs, logger, defaultNamespace: "catalog", pageSize: 50 });
-  const app = createApp({ store, cache, writer, logger, ctx: defaultContext, bodyLimitBytes: 64 * 1024, replay, adminToken: ADMIN_TOKEN });
+  // The re-drive runs kafka-tool against a broker in the e2e tests; here it is what the test sets.
+  let redrive: (group: string | undefined) => Promise<{ output: string }> = async (group) => ({ output: `redrive ${group ?? "all"}` });
+  const operator = createOperatorSources({
+    redis,
+    prefix,
+    prisma,
+    store,
+    namespaces: ["catalog", "storefront"],
+    heartbeatIntervalMs: 2000,
+    kafka: { nodeBin: "node", brokers: ["127.0.0.1:9"], dlqTopic: "none" },
+    redrive: (group) => redrive(group),
+  });
+  const app = createApp({ store, cache, writer, logger, ctx: defaultContext, bodyLimitBytes: 64 * 1024, replay, adminToken: ADMIN_TOKEN, operator, namespace: "catalog" });
   let seq = 0;
 
   async function call(method: string, path: string, init: { body?: unknown; raw?: string | Uint8Array; headers?: Record<string, string>; admin?: boolean } = {}): Promise<Reply> {
@@ -103,6 +116,10 @@ export function createHarness(
       const r = await call("POST", "/products", { body: { id, name: "Teapot", priceCents: 2500, currency: "EUR", ...fields } });
       if (r.status !== 201) throw new Error(`create failed: ${r.status} ${r.text}`);
       return r.body as { id: string; version: number } & Record<string, unknown>;
+    },
+    /** Replaces the dead letters' re-drive (default: answers "redrive <group>"). */
+    setRedrive(f: typeof redrive) {
+      redrive = f;
     },
     /** The near cache's counters (with `l1`). */
     l1Stats: () => (cache as ProductCache & { stats?: () => NearCacheStats }).stats?.() ?? null,

@@ -183,7 +183,8 @@ export function operationsOf(doc: { paths: Record<string, Record<string, { reque
     if (path.startsWith("/openapi")) continue;
     for (const [method, op] of Object.entries(methods)) {
       const body = op.requestBody?.content?.["application/json"]?.schema;
-      ops.push({ method: method.toUpperCase(), path, body, admin: path.startsWith("/admin") });
+      // Behind the admin guard: an operation that names its security (the console's page, login and logout are open).
+      ops.push({ method: method.toUpperCase(), path, body, admin: path.startsWith("/admin") && op.security !== undefined });
     }
   }
   return ops;

@@ -38,5 +38,9 @@ export function createMemoryJobStore(options: { now?: () => number } = {}): JobS
       const job = jobs.get(jobId);
       return job ? structuredClone(job) : null;
     },
+    async recent(limit) {
+      const newestFirst = [...jobs.values()].sort((a, b) => Date.parse(b.startedAt) - Date.parse(a.startedAt) || (a.jobId < b.jobId ? 1 : -1));
+      return newestFirst.slice(0, limit).map((j) => structuredClone(j));
+    },
   };
 }

@@ -285,10 +285,24 @@ describe.each([
 
   test("a saved job loads back as it was", async () => {
     const jobs: JobStore = make();
-    const job = { jobId: "j1", status: "running", scope: "all", namespace: "ns", total: 3, missing: 0, ratePerSecond: 0, errorSamples: [], startedAt: "x", updatedAt: "x", finishedAt: null, failure: null, processed: 1, snapshotsRepaired: 0, cacheWritten: 1, cacheRepaired: 0, cacheUnchanged: 0, cacheNewer: 0, errors: 0 } satisfies ReplayJob;
+    const job = { jobId: "j1", status: "running", scope: "all", namespace: "ns", total: 3, missing: 0, missingIds: [], ratePerSecond: 0, errorSamples: [], startedAt: "2026-11-29T12:00:00.000Z", updatedAt: "2026-11-29T12:00:01.000Z", finishedAt: null, failure: null, processed: 1, snapshotsRepaired: 0, cacheWritten: 1, cacheRepaired: 0, cacheUnchanged: 0, cacheNewer: 0, errors: 0 } satisfies ReplayJob;
     await jobs.save(job);
     expect(await jobs.load("j1")).toEqual(job);
     expect(await jobs.load("nope")).toBeNull();
+  });
+
+  test("recent jobs come newest first, at most the limit asked for", async () => {
+    const jobs: JobStore = make();
+    const at = (s: number) => new Date(Date.UTC(2026, 10, 29, 12, 0, s)).toISOString();
+    const job = (jobId: string, startedAt: string) =>
+      ({ jobId, status: "completed", scope: "ids", namespace: "ns", total: 1, missing: 0, missingIds: [], ratePerSecond: 0, errorSamples: [], startedAt, updatedAt: startedAt, finishedAt: startedAt, failure: null, processed: 1, snapshotsRepaired: 0, cacheWritten: 1, cacheRepaired: 0, cacheUnchanged: 0, cacheNewer: 0, errors: 0 }) satisfies ReplayJob;
+    expect(await jobs.recent(5)).toEqual([]);
+    await jobs.save(job("b", at(2)));
+    await jobs.save(job("a", at(1)));
+    await jobs.save(job("c", at(3)));
+    await jobs.save({ ...job("b", at(2)), processed: 7 }); // saved again: listed once, as saved last
+    expect((await jobs.recent(5)).map((j) => [j.jobId, j.processed])).toEqual([["c", 1], ["b", 7], ["a", 1]]);
+    expect((await jobs.recent(2)).map((j) => j.jobId)).toEqual(["c", "b"]);
   });
 });
 

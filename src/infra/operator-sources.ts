@@ -1,0 +1,42 @@
+// Where the operator's views read (src/http/operator.ts): heartbeats, entries and dead letters in
+// Redis, the outbox backlog and the events in PostgreSQL, and the re-drive through kafka-tool.
+import type { PrismaClient } from "../generated/prisma/client.ts";
+import type { OperatorDeps } from "../http/operator.ts";
+import type { EventStore } from "../usecases/ports.ts";
+import { readDeadLetters } from "./dead-letters.ts";
+import { listProcesses } from "./heartbeat.ts";
+import { redriveDeadLetters } from "./kafka-tool-runner.ts";
+import type { RedisClient } from "./redis-cache.ts";
+import { readEntries } from "./redis-inspect.ts";
+
+export function createOperatorSources(opts: {
+  redis: RedisClient;
+  prefix: string;
+  prisma: PrismaClient;
+  store: EventStore;
+  namespaces: readonly string[];
+  heartbeatIntervalMs: number;
+  kafka: { nodeBin: string; brokers: readonly string[]; dlqTopic: string };
+  /** Instead of running kafka-tool (the in-process tests). */
+  redrive?: OperatorDeps["redrive"];
+}): Omit<OperatorDeps, "logger"> {
+  const { redis, prefix, prisma, store } = opts;
+  return {
+    namespaces: [...new Set(opts.namespaces)],
+    heartbeatIntervalMs: opts.heartbeatIntervalMs,
+    processes: () => listProcesses(redis, prefix),
+    async backlog() {
+      const [row] = await prisma.$queryRaw<{ n: bigint; age: number | null }[]>`
+        SELECT count(*) AS n, extract(epoch FROM now() - min(created_at))::float8 AS age FROM outbox WHERE sent_at IS NULL`;
+      return { rows: Number(row!.n), oldestAgeSeconds: row!.age ?? 0 };
+    },
+    history: (id) => store.history(id),
+    async snapshot(id) {
+      const s = await store.loadState(id);
+      return s && { version: s.version, deleted: s.deleted };
+    },
+    entries: (namespaces, id) => readEntries(redis, prefix, namespaces, id),
+    deadLetters: (limit) => readDeadLetters(redis, prefix, limit),
+    redrive: opts.redrive ?? ((group) => redriveDeadLetters({ ...opts.kafka, group })),
+  };
+}
