@@ -5,8 +5,21 @@
 // described rather than validated at run time, so the hit path does no response validation.
 // test/integration/openapi-contract.test.ts holds the document to what the routes answer.
 import { Elysia, type AnyElysia, type DocumentDecoration } from "elysia";
-import { ERROR_CODES, statusOf, type ErrorCode } from "../catalog/errors.ts";
-import { ErrorBody, Health, Product, ProductBatch, ProductHistory, Readiness, ReplayJobSchema, ReplayStarted } from "./schemas.ts";
+import { ERROR_CODES, errorCodes, statusOf, type ErrorCode } from "../catalog/errors.ts";
+import {
+  CreateBody,
+  ErrorBody,
+  Health,
+  PatchBody,
+  Product,
+  ProductBatch,
+  ProductHistory,
+  Readiness,
+  ReplaceBody,
+  ReplayBody,
+  ReplayJobSchema,
+  ReplayStarted,
+} from "./schemas.ts";
 
 const ref = (name: keyof typeof components.schemas) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: object) => ({ "application/json": { schema } });
@@ -22,6 +35,17 @@ export const components = {
     Health,
     Readiness,
     Error: ErrorBody(),
+    // Every code the api answers, with its status and meaning: the table, as the README's.
+    ErrorCode: {
+      type: "string",
+      enum: errorCodes,
+      description: `Each code with its HTTP status and when it is answered:\n\n${errorCodes.map((c) => `- \`${c}\` (${statusOf(c)}): ${ERROR_CODES[c].meaning}`).join("\n")}`,
+    },
+    // Request bodies: the schemas the routes validate with (see requestBodies below).
+    ProductCreate: CreateBody,
+    ProductReplace: ReplaceBody,
+    ProductPatch: PatchBody,
+    ReplayRequest: ReplayBody,
   },
   securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
 };
@@ -119,7 +143,7 @@ const operations = {
         headers: { Location: header("/admin/replay/{jobId}") },
         content: json(ref("ReplayStarted")),
       },
-      ...errorResponses([...bodyErrors, ...adminErrors, "FORBIDDEN_ORIGIN", "REPLAY_RUNNING"]),
+      ...errorResponses([...bodyErrors, ...adminErrors, "REPLAY_RUNNING"]),
     },
   },
   replayStatus: {
@@ -161,6 +185,18 @@ export const docs = Object.fromEntries(Object.entries(operations).map(([operatio
 const optionalBody: OperationId[] = ["replayStart"];
 
 /**
+ * The component each operation's JSON body is, by the schema its route validates with (products.ts,
+ * admin.ts): the served document refers to it instead of repeating it inline.
+ * test/integration/openapi-completeness.test.ts holds each to its route's schema.
+ */
+export const requestBodies: Partial<Record<OperationId, keyof typeof components.schemas>> = {
+  create: "ProductCreate",
+  replace: "ProductReplace",
+  patch: "ProductPatch",
+  replayStart: "ReplayRequest",
+};
+
+/**
  * Headers a route reads itself, without a schema (a header schema makes the framework copy every
  * request's headers into an object, on the hottest route too): declared here instead.
  */
@@ -170,12 +206,17 @@ const headerParameters: Partial<Record<OperationId, object[]>> = {
   ],
 };
 
-type Document = { paths?: Record<string, Record<string, { operationId?: string; requestBody?: { required?: boolean }; parameters?: object[] }>> };
+type Document = {
+  paths?: Record<string, Record<string, { operationId?: string; requestBody?: { required?: boolean; content?: Record<string, { schema?: object }> }; parameters?: object[] }>>;
+};
 
 export function completeDocument(doc: Document): Document {
   for (const ops of Object.values(doc.paths ?? {})) {
     for (const op of Object.values(ops)) {
       if (op.requestBody && optionalBody.includes(op.operationId as OperationId)) op.requestBody.required = false;
+      const component = requestBodies[op.operationId as OperationId];
+      const body = op.requestBody?.content?.["application/json"];
+      if (component && body) body.schema = ref(component);
       const extra = headerParameters[op.operationId as OperationId];
       if (extra) op.parameters = [...(op.parameters ?? []).filter((p) => !extra.some((e) => (e as { name: string }).name === (p as { name: string }).name)), ...extra];
     }

@@ -91,8 +91,9 @@ describe("GET /openapi", () => {
     for (const code of ["VALIDATION_FAILED", "MALFORMED_JSON", "UNAUTHORIZED", "NOT_FOUND", "ALREADY_EXISTS", "VERSION_CONFLICT", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "REPLAY_RUNNING", "ROUTE_NOT_FOUND", "CONFLICT_RETRY_EXHAUSTED", "UNAVAILABLE"]) {
       expect({ code, documented: text.includes(`"${code}"`) || text.includes(` ${code}`) }).toEqual({ code, documented: true });
     }
-    // request schemas come from the route schemas
-    expect(JSON.stringify(doc.body.paths["/products"].post.requestBody)).toContain("priceCents");
+    // request schemas come from the route schemas, as components
+    expect(doc.body.paths["/products"].post.requestBody.content["application/json"].schema).toEqual({ $ref: "#/components/schemas/ProductCreate" });
+    expect(JSON.stringify(doc.body.components.schemas.ProductCreate)).toContain("priceCents");
   });
 
   test("the page, with or without a trailing slash, fetches a document that is served", async () => {

@@ -177,12 +177,17 @@ function requestsFor(op: Operation, pool: string[]): fc.Arbitrary<FuzzRequest> {
   );
 }
 
-export function operationsOf(doc: { paths: Record<string, Record<string, { requestBody?: { content?: Record<string, { schema: Schema }> }; parameters?: { name: string; in: string; required?: boolean; schema: Schema }[]; security?: unknown }>> }): Operation[] {
+export function operationsOf(doc: {
+  paths: Record<string, Record<string, { requestBody?: { content?: Record<string, { schema: Schema & { $ref?: string } }> }; parameters?: { name: string; in: string; required?: boolean; schema: Schema }[]; security?: unknown }>>;
+  components?: { schemas?: Record<string, Schema> };
+}): Operation[] {
   const ops: Operation[] = [];
+  // A body the document names as a component ("#/components/schemas/ProductCreate") is that component.
+  const resolve = (s: (Schema & { $ref?: string }) | undefined) => (s?.$ref ? doc.components?.schemas?.[s.$ref.split("/").pop()!] : s);
   for (const [path, methods] of Object.entries(doc.paths)) {
     if (path.startsWith("/openapi")) continue;
     for (const [method, op] of Object.entries(methods)) {
-      const body = op.requestBody?.content?.["application/json"]?.schema;
+      const body = resolve(op.requestBody?.content?.["application/json"]?.schema);
       // Behind the admin guard: an operation that names its security (the console's page, login and logout are open).
       ops.push({ method: method.toUpperCase(), path, body, admin: path.startsWith("/admin") && op.security !== undefined });
     }
