@@ -83,9 +83,13 @@ export function parseJsonBody(limitBytes: number, { optional = false } = {}) {
     }
     if (text.trim() === "") {
       if (optional) return {};
-      throw new CatalogError("VALIDATION_FAILED", 400, "a JSON body is required");
+      const message = "the body is required: a JSON object";
+      throw new CatalogError("VALIDATION_FAILED", 400, message, [{ path: "/", message }]);
     }
-    if (jsonDepth(text) > MAX_DEPTH) throw validationFailed(`the body is nested deeper than ${MAX_DEPTH} levels`, [{ path: "/", message: `nesting deeper than ${MAX_DEPTH}` }]);
+    if (jsonDepth(text) > MAX_DEPTH) {
+      const message = `the body must be nested at most ${MAX_DEPTH} levels deep`;
+      throw validationFailed(message, [{ path: "/", message }]);
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -93,7 +97,10 @@ export function parseJsonBody(limitBytes: number, { optional = false } = {}) {
       throw new CatalogError("MALFORMED_JSON", 400, `the body is not valid JSON: ${(err as Error).message.slice(0, 200)}`);
     }
     const bad = unstorableText(parsed);
-    if (bad) throw validationFailed(`text at ${bad.path} ${bad.message}`, [bad]);
+    if (bad) {
+      const message = `the text at ${bad.path} ${bad.message}`;
+      throw validationFailed(message, [{ path: bad.path, message }]);
+    }
     return parsed;
   };
 }

@@ -38,7 +38,10 @@ export function parseIfMatch(header: string | null | undefined): number | undefi
   const value = header.trim();
   if (value === "*") return undefined;
   const m = /^"([1-9][0-9]{0,14})"$/.exec(value);
-  if (!m) throw validationFailed('If-Match must be "<version>", for example "3"', { header: "If-Match" });
+  if (!m) {
+    const message = `If-Match must be a quoted version such as "3" (the ETag a read answered), or *; not ${JSON.stringify(value.slice(0, 40))}`;
+    throw validationFailed(message, [{ path: "/if-match", message }]);
+  }
   return Number(m[1]);
 }
 
@@ -102,7 +105,8 @@ export function productReadRoutes(queries: Queries, logger: Logger) {
       // returns a promise of the same response.
       ({ params, query, request }) => {
         if (query.minVersion !== undefined && new URL(request.url).searchParams.getAll("minVersion").length > 1) {
-          throw validationFailed("minVersion is given more than once", [{ path: "/minVersion", message: "give it once" }]);
+          const message = "minVersion must be given once";
+          throw validationFailed(message, [{ path: "/minVersion", message }]);
         }
         const minVersion = query.minVersion === undefined ? undefined : Number(query.minVersion);
         const respond = (read: ProductRead): Response => {
@@ -146,8 +150,15 @@ export function productReadRoutes(queries: Queries, logger: Logger) {
         // `?ids=a,b&ids=c` means a, b and c: every value counts (the framework keeps only the last).
         const ids = new URL(request.url).searchParams.getAll("ids").flatMap((v) => v.split(",")).map((s) => s.trim());
         const bad = ids.filter((id) => !isValidId(id));
-        if (bad.length > 0) throw validationFailed("ids must be product ids separated by commas", { invalid: bad.slice(0, 10) });
-        if (ids.length > LIMITS.batchMax) throw validationFailed(`at most ${LIMITS.batchMax} ids per request`, { count: ids.length });
+        if (bad.length > 0) {
+          const named = bad.slice(0, 5).map((id) => JSON.stringify(id.slice(0, 70))).join(", ");
+          const message = `ids must be product ids (1 to 64 letters, digits, _ or -) separated by commas; not ${named}${bad.length > 5 ? ` and ${bad.length - 5} more` : ""}`;
+          throw validationFailed(message, [{ path: "/ids", message }]);
+        }
+        if (ids.length > LIMITS.batchMax) {
+          const message = `ids must name at most ${LIMITS.batchMax} products per request, not ${ids.length}`;
+          throw validationFailed(message, [{ path: "/ids", message }]);
+        }
         const { items, missing } = await queries.getProducts(ids);
         // Cached entries are already JSON: join them rather than parse and re-encode.
         return new Response(`{"items":[${items.join(",")}],"missing":${JSON.stringify(missing)}}`, { headers: JSON_HEADERS });
@@ -187,11 +198,13 @@ export function productRoutes({ queries, logger, execute, newId, bodyLimitBytes 
         // The representation GET returns may come back as it is: a matching `id` is accepted,
         // `version` is an If-Match, and `updatedAt` (set by the server) is ignored.
         if (body.id !== undefined && body.id !== params.id) {
-          throw validationFailed(`the body's id ${body.id} is not the path's ${params.id}`, [{ path: "/id", message: "must equal the id in the path" }]);
+          const message = `id must be the path's id (${params.id}) or left out, not ${body.id}`;
+          throw validationFailed(message, [{ path: "/id", message }]);
         }
         const header = parseIfMatch(headers["if-match"]);
         if (header !== undefined && body.version !== undefined && header !== body.version) {
-          throw validationFailed(`If-Match names version ${header} and the body version ${body.version}`, [{ path: "/version", message: "must agree with If-Match" }]);
+          const message = `version must agree with If-Match ("${header}") or be left out, not ${body.version}`;
+          throw validationFailed(message, [{ path: "/version", message }]);
         }
         const expectedVersion = header ?? body.version;
         const { id: _id, version: _version, updatedAt: _updatedAt, ...fields } = body;

@@ -132,6 +132,7 @@ describe("validation errors in plain words (issue 14, item 4)", () => {
       if (code !== "VALIDATION_FAILED") continue;
       const r = await refuse(method, path(), init());
       const details = Array.isArray(r.details) ? (r.details as { path: string; message: string }[]) : [];
+      if (details.length === 0) bad.push(`${label}: no entries in details: ${JSON.stringify(r.details)}`);
       const paths = details.map((d) => d.path);
       if (new Set(paths).size !== paths.length) bad.push(`${label}: a path twice: ${JSON.stringify(details)}`);
       for (const text of [r.message, ...details.map((d) => d.message)]) {
@@ -201,6 +202,25 @@ describe("validation errors in plain words (issue 14, item 4)", () => {
     expect((await refuse("POST", "/admin/replay", { body: { productIds: ["ok", "a b"] }, admin: true })).details).toEqual([
       { path: "/productIds/1", message: 'productIds[1] must be 1 to 64 letters, digits, _ or -, such as lamp-42, not "a b"' },
     ]);
+  });
+
+  test("the checks the routes make themselves answer in the same form: If-Match, ids, the body's id and version, an empty body", async () => {
+    expect((await refuse("PATCH", `/products/${P}`, { body: { priceCents: 1 }, headers: { "if-match": "1" } })).details).toEqual([
+      { path: "/if-match", message: 'If-Match must be a quoted version such as "3" (the ETag a read answered), or *; not "1"' },
+    ]);
+    expect((await refuse("GET", `/products?ids=${P},a%20b`, {})).details).toEqual([
+      { path: "/ids", message: 'ids must be product ids (1 to 64 letters, digits, _ or -) separated by commas; not "a b"' },
+    ]);
+    expect((await refuse("PUT", `/products/${P}`, { body: { ...valid, id: "other" } })).details).toEqual([{ path: "/id", message: `id must be the path's id (${P}) or left out, not other` }]);
+    expect((await refuse("PUT", `/products/${P}`, { body: { ...valid, version: 1 }, headers: { "if-match": '"2"' } })).details).toEqual([
+      { path: "/version", message: 'version must agree with If-Match ("2") or be left out, not 1' },
+    ]);
+    expect(await refuse("POST", "/products", raw(""))).toEqual({
+      status: 400,
+      code: "VALIDATION_FAILED",
+      message: "the body is required: a JSON object",
+      details: [{ path: "/", message: "the body is required: a JSON object" }],
+    });
   });
 
   test("the 415 names the media type it received", async () => {
