@@ -68,6 +68,7 @@ const APP = (namespace: string, devMode: boolean) => `<header>
     <h2>Namespaces</h2>
     <table id="namespaces"><thead><tr><th>namespace</th><th>readers</th><th>hit ratio</th><th>fills refused</th><th>consumers</th><th>lag</th><th>commit→cache p99</th><th>last applied</th></tr></thead><tbody></tbody></table>
     <p id="relay" class="muted"></p>
+    <p class="muted">Lag: messages after what each consumer last consumed, summed over its partitions. The relay writes in transactions, so a partition that is caught up still counts 1 (the commit marker after the last message).</p>
   </section>
   <section id="replay-section">
     <h2>Replay</h2>
