@@ -2,7 +2,7 @@
 // process, the api (Bun) and the relay and consumers (Node 24), so this file is erasable TypeScript
 // and imports nothing that runs. A variable that several processes read is declared once below
 // (name, default, pattern); each loader reads only the variables its process uses (the compose
-// test holds the deployment to that). Every variable is listed in the README with its default;
+// test holds the deployment to that). Every variable is listed in docs/CONFIGURATION.md with its default;
 // keep the two in step.
 import type { ConsumerMode } from "./usecases/decode-event.ts";
 

@@ -1,9 +1,9 @@
 // Every error the api answers has a stable code and an HTTP status, in ONE table: the type of the
-// codes, the statuses, the OpenAPI document (src/http/openapi-docs.ts) and the README's error table
-// all come from it (test/integration/openapi-contract.test.ts holds the README to it). Errors are
+// codes, the statuses, the OpenAPI document (src/http/openapi-docs.ts) and docs/HTTP.md's error
+// table all come from it (test/integration/openapi-contract.test.ts holds docs/HTTP.md to it). Errors are
 // turned into responses in exactly one place (src/http/errors.ts).
 
-/** code → HTTP status and a one-line meaning (the README's "when"). */
+/** code → HTTP status and a one-line meaning (the "when" of docs/HTTP.md's error table). */
 export const ERROR_CODES = {
   VALIDATION_FAILED: { status: 400, meaning: "a field, id, query or header breaks the contract (`details` lists the paths)" },
   MALFORMED_JSON: { status: 400, meaning: "the body is not JSON or not UTF-8" },

@@ -35,7 +35,7 @@ export const components = {
     Health,
     Readiness,
     Error: ErrorBody(),
-    // Every code the api answers, with its status and meaning: the table, as the README's.
+    // Every code the api answers, with its status and meaning: the table, as docs/HTTP.md's.
     ErrorCode: {
       type: "string",
       enum: errorCodes,
@@ -143,7 +143,7 @@ const operations = {
         headers: { Location: header("/admin/replay/{jobId}") },
         content: json(ref("ReplayStarted")),
       },
-      ...errorResponses([...bodyErrors, ...adminErrors, "REPLAY_RUNNING"]),
+      ...errorResponses([...bodyErrors, ...adminErrors, "FORBIDDEN_ORIGIN", "REPLAY_RUNNING"]),
     },
   },
   replayStatus: {

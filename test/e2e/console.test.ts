@@ -4,7 +4,7 @@
 // lag, runs a replay to 100 %, finds a corrupted cache entry in the inspector and repairs it, sees
 // a dead letter and re-drives it, and is refused with a wrong token, without a session and from
 // another origin. Screenshots of each view go to SCREENSHOT_DIR (default .run/; docs/img/ holds
-// the README's).
+// docs/OPERATIONS.md's).
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";

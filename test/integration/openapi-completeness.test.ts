@@ -73,6 +73,12 @@ const NO_POSTGRES: Record<string, string> = {
   "GET /metrics": "the process's own counters",
   "POST /admin/replay": "starts a job in Redis; the job reads PostgreSQL in the background (a failure is the job's, not the request's)",
   "GET /admin/replay/{jobId}": "reads the job from Redis",
+  "GET /admin/replay": "reads the jobs from Redis",
+  "GET /admin/overview": "reads heartbeats from Redis; the outbox backlog it reads from PostgreSQL is reported as unknown, with why, when PostgreSQL fails",
+  "GET /admin/dead-letters": "reads what the consumers recorded in Redis",
+  "GET /admin/console": "renders the page: no I/O",
+  "POST /admin/session": "checks the token and signs a cookie: no I/O",
+  "POST /admin/session/logout": "drops the cookie: no I/O",
 };
 
 /** What every operation of its kind can answer and so must list. */

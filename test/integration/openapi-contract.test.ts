@@ -3,7 +3,7 @@
 // 500 and exhausted retries), then with requests the HTTP fuzzer generates from the document; each
 // (operation, status, error.code) answered must be one the operation lists, and each one listed
 // must have been answered. A static check derives from each route's schemas and parsers the codes
-// the one error mapper can give it, and requires them listed with the table's status; the README's
+// the one error mapper can give it, and requires them listed with the table's status; docs/HTTP.md's
 // error table must be the table (src/catalog/errors.ts). Also: the 404 of GET /products/:id, which goes
 // through the mapper, keeps its cache headers.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -407,8 +407,8 @@ describe("the error mapper's codes, statically", () => {
     expect(doc.components.schemas.Error.properties.error.properties.code.enum).toEqual(errorCodes);
   });
 
-  test("the README's error table is the table", async () => {
-    const readme = await Bun.file(new URL("../../README.md", import.meta.url)).text();
+  test("docs/HTTP.md's error table is the table", async () => {
+    const readme = await Bun.file(new URL("../../docs/HTTP.md", import.meta.url)).text();
     const start = readme.indexOf("| status | code | when |");
     expect(start).toBeGreaterThan(-1);
     const rows = readme.slice(start).split("\n").slice(2);
