@@ -42,6 +42,9 @@ export function describe(schema: Record<string, unknown> | undefined): string {
   if (!schema) return "a valid value";
   const pattern = schema.pattern as string | undefined;
   if (pattern && Object.hasOwn(PATTERN_WORDS, pattern)) return PATTERN_WORDS[pattern]!;
+  // A pattern this file has no words for, on a schema that describes itself: its description, which
+  // then reads after "<field> must be" ("limit must be 1 to 200 (default 20)").
+  if (pattern && !Object.hasOwn(PATTERN_SUFFIX, pattern) && typeof schema.description === "string") return schema.description;
   if (Array.isArray(schema.anyOf)) {
     const members = (schema.anyOf as Record<string, unknown>[]).filter((m) => m.type !== "null");
     const nullable = members.length < (schema.anyOf as unknown[]).length;

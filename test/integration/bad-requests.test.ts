@@ -1,5 +1,6 @@
 // Invariant 5: invalid input changes nothing and gets a 4xx with a stable error code.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe as inWords } from "../../src/http/validation-messages.ts";
 import { createHarness } from "../support/harness.ts";
 
 const h = createHarness("bad");
@@ -221,6 +222,34 @@ describe("validation errors in plain words (issue 14, item 4)", () => {
       message: "the body is required: a JSON object",
       details: [{ path: "/", message: "the body is required: a JSON object" }],
     });
+  });
+
+  test("every pattern the contract's requests hold is put in words, on every route of the document", async () => {
+    const doc = (await h.call("GET", "/openapi/json")).body as {
+      paths: Record<string, Record<string, { parameters?: { schema?: unknown }[]; requestBody?: { content?: Record<string, { schema?: { $ref?: string } }> } }>>;
+      components: { schemas: Record<string, unknown> };
+    };
+    const patterns = new Map<string, Record<string, unknown>>();
+    const walk = (node: unknown): void => {
+      if (Array.isArray(node)) return node.forEach(walk);
+      if (node === null || typeof node !== "object") return;
+      const o = node as Record<string, unknown>;
+      if (typeof o.$ref === "string") return walk(doc.components.schemas[o.$ref.split("/").pop()!]);
+      if (typeof o.pattern === "string") patterns.set(o.pattern, o);
+      Object.values(o).forEach(walk);
+    };
+    for (const ops of Object.values(doc.paths)) {
+      for (const op of Object.values(ops)) {
+        walk(op.parameters?.map((p) => p.schema));
+        walk(op.requestBody?.content?.["application/json"]?.schema);
+      }
+    }
+    expect(patterns.size).toBeGreaterThanOrEqual(6);
+    const raw = [...patterns].map(([pattern, schema]) => ({ pattern, words: inWords(schema) })).filter(({ pattern, words }) => words.includes(pattern) || words.includes("matching"));
+    expect(raw).toEqual([]);
+    // One this file has no words for reads as its description.
+    expect(inWords({ type: "string", pattern: "^([1-9][0-9]?|100)$", description: "1 to 100 (default 20)" })).toBe("1 to 100 (default 20)");
+    expect(inWords({ type: "string", pattern: "^x+$" })).toBe("a string matching ^x+$");
   });
 
   test("the 415 names the media type it received", async () => {
