@@ -121,8 +121,12 @@ export function decodeFence(raw: string | null | undefined): { epoch: string; ru
 //   "<prefix>:procs:<role>:<instance>"   instance: CONSUMER_INSTANCE_ID, else "<hostname>-<pid>"
 /** Key of a process's heartbeat. */
 export const processKey = (prefix: string, role: string, instance: string) => `${prefix}:procs:${role}:${instance}`;
-/** SCAN pattern of every heartbeat key under a prefix. */
-export const processKeyPattern = (prefix: string) => `${prefix}:procs:*`;
+/**
+ * The index of the heartbeat keys: a sorted set of the keys, scored by when each expires (ms), so
+ * listing the processes reads one key instead of scanning the keyspace (which holds every cache
+ * entry). Entries past their score are dropped by whoever lists.
+ */
+export const processIndexKey = (prefix: string) => `${prefix}:procs`;
 
 // Dead letters, as the consumers record them beside the dead-letter topic (src/infra/dead-letters.ts),
 // so the api's console can show them without a Kafka client. One hash tag: one slot, one MULTI.

@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import type { Logger } from "pino";
-import { processKey, processKeyPattern } from "./cache-format.ts";
+import { processIndexKey, processKey } from "./cache-format.ts";
 import type { RedisClient } from "./redis-cache.ts";
 
 export type ProcessRole = "api" | "relay" | "consumer" | "storefront";
@@ -73,6 +73,7 @@ export type HeartbeatOptions = {
 export function startHeartbeat(opts: HeartbeatOptions) {
   const instance = opts.instance ?? defaultInstance();
   const key = processKey(opts.prefix, opts.role, instance);
+  const index = processIndexKey(opts.prefix);
   const startedAt = new Date().toISOString();
   const ttlMs = opts.intervalMs * 3;
   let failing = false;
@@ -92,8 +93,11 @@ export function startHeartbeat(opts: HeartbeatOptions) {
       at: new Date().toISOString(),
       ...opts.fields?.(),
     };
+    // The key, then its place in the index (two slots on a Cluster, so two commands, not a MULTI;
+    // an index entry without its key is skipped by the reader and dropped once past its score).
     inFlight = opts.redis
       .set(key, JSON.stringify(value), "PX", ttlMs)
+      .then(() => opts.redis.zadd(index, Date.now() + ttlMs, key))
       .then(() => {
         if (failing) opts.logger.info({ key }, "heartbeat written again");
         failing = false;
@@ -117,28 +121,20 @@ export function startHeartbeat(opts: HeartbeatOptions) {
       stopped = true;
       clearInterval(timer);
       await inFlight;
-      await opts.redis.del(key).catch(() => {});
+      await Promise.all([opts.redis.del(key), opts.redis.zrem(index, key)]).catch(() => {});
     },
   };
 }
 export type HeartbeatHandle = ReturnType<typeof startHeartbeat>;
 
 /**
- * The live processes of a deployment: every heartbeat key under `prefix` (on a Redis Cluster,
- * scanned on every master), with the TTL left. Sorted by role, namespace, instance.
+ * The live processes of a deployment: every heartbeat key in the index under `prefix`, with the
+ * TTL left, read without scanning the keyspace. Sorted by role, namespace, instance.
  */
 export async function listProcesses(redis: RedisClient, prefix: string): Promise<LiveProcess[]> {
-  const pattern = processKeyPattern(prefix);
-  const nodes = "nodes" in redis && typeof redis.nodes === "function" && "isCluster" in redis && redis.isCluster ? redis.nodes("master") : [redis];
-  const keys = new Set<string>();
-  for (const node of nodes) {
-    let cursor = "0";
-    do {
-      const [next, batch] = await node.scan(cursor, "MATCH", pattern, "COUNT", 500);
-      for (const k of batch) keys.add(k);
-      cursor = next;
-    } while (cursor !== "0");
-  }
+  const index = processIndexKey(prefix);
+  await redis.zremrangebyscore(index, "-inf", String(Date.now()));
+  const keys = await redis.zrange(index, "0", "-1");
   const out: LiveProcess[] = [];
   await Promise.all(
     [...keys].map(async (key) => {
