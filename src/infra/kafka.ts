@@ -45,8 +45,16 @@ function kafkaLogger(logger: Logger, brokers: BrokerLog, onFatal?: (message: str
 /** How often librdkafka reports its brokers' states: how soon "kafka broker connection back" is logged. */
 export const STATS_INTERVAL_MS = 5000;
 
+/**
+ * One per clientId, shared by the clients made under it: a client replaced after a fatal error (or
+ * a relay's producer closed after a stuck transaction) comes back under the same clientId, and it
+ * is the new one that sees the broker back, so it must close the outage the old one reported.
+ */
+const brokerLogs = new Map<string, BrokerLog>();
+
 export function createKafka(brokers: string[], clientId: string, logger: Logger, onFatal?: (message: string) => void): KafkaClient {
-  const brokerLog = createBrokerLog(logger.child({ layer: "kafka" }));
+  let brokerLog = brokerLogs.get(clientId);
+  if (!brokerLog) brokerLogs.set(clientId, (brokerLog = createBrokerLog(logger.child({ layer: "kafka" }))));
   return new Kafka({
     kafkaJS: { brokers, clientId, logLevel: logLevel.WARN, logger: kafkaLogger(logger, brokerLog, onFatal) },
     // Common to every client made from this one (producer, consumer): the statistics report, only
