@@ -21,7 +21,7 @@ export const ERROR_CODES = {
   INTERNAL: { status: 500, meaning: "a fault of the api itself (logged with the request); not the client's doing" },
   UNAVAILABLE: {
     status: 503,
-    meaning: "PostgreSQL cannot be reached, or refuses the configured database (none of that name, wrong credentials; with `Retry-After: 1`); the client may retry",
+    meaning: "PostgreSQL cannot be reached, or refuses the configured database (none of that name, wrong credentials), or, for an admin route, Redis cannot be reached (with `Retry-After: 1`); the client may retry",
   },
 } as const satisfies Record<string, { status: number; meaning: string }>;
 

@@ -143,7 +143,7 @@ const operations = {
         headers: { Location: header("/admin/replay/{jobId}") },
         content: json(ref("ReplayStarted")),
       },
-      ...errorResponses([...bodyErrors, ...adminErrors, "FORBIDDEN_ORIGIN", "REPLAY_RUNNING"]),
+      ...errorResponses([...bodyErrors, ...adminErrors, "FORBIDDEN_ORIGIN", "REPLAY_RUNNING", "UNAVAILABLE"]),
     },
   },
   replayStatus: {
@@ -151,7 +151,7 @@ const operations = {
     security: [{ bearer: [] }],
     responses: {
       200: { description: "The job", content: json(ref("ReplayJob")) },
-      ...errorResponses(["VALIDATION_FAILED", ...adminErrors, "NOT_FOUND"]),
+      ...errorResponses(["VALIDATION_FAILED", ...adminErrors, "NOT_FOUND", "UNAVAILABLE"]),
     },
   },
   healthz: { summary: "Liveness (no I/O)", responses: { 200: { description: "alive", content: json(ref("Health")) }, ...errorResponses([]) } },

@@ -32,7 +32,7 @@ const operations = {
     security: [{ bearer: [] }],
     responses: {
       200: { description: "The jobs (kept a week)", content: json(obj({ jobs: { type: "array", items: { $ref: "#/components/schemas/ReplayJob" } } })) },
-      ...errorResponses(["VALIDATION_FAILED", ...adminErrors]),
+      ...errorResponses(["VALIDATION_FAILED", ...adminErrors, "UNAVAILABLE"]),
     },
   },
   overview: {
@@ -65,7 +65,7 @@ const operations = {
           }),
         ),
       },
-      ...errorResponses([...adminErrors]),
+      ...errorResponses([...adminErrors, "UNAVAILABLE"]),
     },
   },
   productCache: {
@@ -122,7 +122,7 @@ const operations = {
           }),
         ),
       },
-      ...errorResponses(["VALIDATION_FAILED", ...adminErrors]),
+      ...errorResponses(["VALIDATION_FAILED", ...adminErrors, "UNAVAILABLE"]),
     },
   },
   redrive: {

@@ -8,6 +8,7 @@ import { listProcesses } from "./heartbeat.ts";
 import { redriveDeadLetters } from "./kafka-tool-runner.ts";
 import type { RedisClient } from "./redis-cache.ts";
 import { readEntries } from "./redis-inspect.ts";
+import { redisOrUnavailable } from "./redis-jobs.ts";
 
 export function createOperatorSources(opts: {
   redis: RedisClient;
@@ -24,7 +25,7 @@ export function createOperatorSources(opts: {
   return {
     namespaces: [...new Set(opts.namespaces)],
     heartbeatIntervalMs: opts.heartbeatIntervalMs,
-    processes: () => listProcesses(redis, prefix),
+    processes: redisOrUnavailable(() => listProcesses(redis, prefix)),
     async backlog() {
       const [row] = await prisma.$queryRaw<{ n: bigint; age: number | null }[]>`
         SELECT count(*) AS n, extract(epoch FROM now() - min(created_at))::float8 AS age FROM outbox WHERE sent_at IS NULL`;
@@ -35,8 +36,8 @@ export function createOperatorSources(opts: {
       const s = await store.loadState(id);
       return s && { version: s.version, deleted: s.deleted };
     },
-    entries: (namespaces, id) => readEntries(redis, prefix, namespaces, id),
-    deadLetters: (limit) => readDeadLetters(redis, prefix, limit),
+    entries: redisOrUnavailable((namespaces: readonly string[], id: string) => readEntries(redis, prefix, namespaces, id)),
+    deadLetters: redisOrUnavailable((limit: number) => readDeadLetters(redis, prefix, limit)),
     redrive: opts.redrive ?? ((group) => redriveDeadLetters({ ...opts.kafka, group })),
   };
 }

@@ -4,7 +4,7 @@
 // another job is never touched).
 import { readFileSync } from "node:fs";
 import type { RedisClient } from "./redis-cache.ts";
-import type { JobStore, ReplayJob } from "../usecases/ports.ts";
+import { ServiceUnavailableError, type JobStore, type ReplayJob } from "../usecases/ports.ts";
 
 const lua = (name: string) => readFileSync(new URL(`./lua/${name}`, import.meta.url), "utf8");
 const SCRIPTS = {
@@ -19,7 +19,23 @@ const JOB_TTL_SECONDS = 7 * 24 * 3600;
 /** How many jobs the index of recent jobs keeps. */
 const RECENT_KEPT = 200;
 
+/** A Redis failure is the dependency's, not the api's: 503 UNAVAILABLE for an admin request. */
+export function redisOrUnavailable<A extends unknown[], R>(f: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return async (...args) => {
+    try {
+      return await f(...args);
+    } catch (err) {
+      throw new ServiceUnavailableError("redis", err);
+    }
+  };
+}
+
 export function createRedisJobStore(client: RedisClient, prefix: string): JobStore {
+  const store = redisJobStore(client, prefix);
+  return Object.fromEntries(Object.entries(store).map(([name, f]) => [name, redisOrUnavailable(f as (...a: unknown[]) => Promise<unknown>)])) as JobStore;
+}
+
+function redisJobStore(client: RedisClient, prefix: string): JobStore {
   for (const [name, source] of Object.entries(SCRIPTS)) {
     if (typeof (client as unknown as Record<string, unknown>)[name] !== "function") client.defineCommand(name, { numberOfKeys: 1, lua: source });
   }

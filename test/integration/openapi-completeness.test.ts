@@ -65,17 +65,12 @@ const hasJsonBody = (op: Operation) => !!op.requestBody?.content?.["application/
 const secured = (op: Operation) => (op.security ?? []).length > 0;
 
 /**
- * Operations that do no I/O through PostgreSQL, so cannot answer 503 UNAVAILABLE, and why. Every
- * other operation, today's or a later one, must list it.
+ * Operations that do no I/O through PostgreSQL (nor, for an admin route, Redis), so cannot answer
+ * 503 UNAVAILABLE, and why. Every other operation, today's or a later one, must list it.
  */
 const NO_POSTGRES: Record<string, string> = {
   "GET /healthz": "liveness: no I/O",
   "GET /metrics": "the process's own counters",
-  "POST /admin/replay": "starts a job in Redis; the job reads PostgreSQL in the background (a failure is the job's, not the request's)",
-  "GET /admin/replay/{jobId}": "reads the job from Redis",
-  "GET /admin/replay": "reads the jobs from Redis",
-  "GET /admin/overview": "reads heartbeats from Redis; the outbox backlog it reads from PostgreSQL is reported as unknown, with why, when PostgreSQL fails",
-  "GET /admin/dead-letters": "reads what the consumers recorded in Redis",
   "GET /admin/console": "renders the page: no I/O",
   "POST /admin/session": "checks the token and signs a cookie: no I/O",
   "POST /admin/session/logout": "drops the cookie: no I/O",

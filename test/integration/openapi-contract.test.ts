@@ -242,8 +242,14 @@ const NOT_DRIVEN = new Set([
   "POST /admin/replay 500",
   "GET /admin/replay/{jobId} 500",
   "GET /admin/replay 500",
-  // The operator's views read Redis (not injectable here); the re-drive's failures are 503; the
-  // console's page, login and logout do no I/O.
+  // The operator's views read Redis (not injectable here; Redis down is 503, driven in
+  // admin-redis-down.test.ts); the re-drive's failures are 503; the console's page, login and
+  // logout do no I/O.
+  "POST /admin/replay 503",
+  "GET /admin/replay/{jobId} 503",
+  "GET /admin/replay 503",
+  "GET /admin/overview 503",
+  "GET /admin/dead-letters 503",
   "GET /admin/overview 500",
   "GET /admin/dead-letters 500",
   "POST /admin/dead-letters/redrive 500",
