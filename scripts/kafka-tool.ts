@@ -22,6 +22,7 @@
 //                                is sent as its JSON text, so these two lines send the same bytes:
 //                                  {"key": "p-1", "value": {"a": 1}}
 //                                  {"key": "p-1", "value": "{\"a\":1}"}
+//                                e.g.  echo '{"key": "p-1", "value": {"a": 1}}' | scripts/kafka-tool.sh produce TOPIC
 //   redrive DLQ [GROUP]          send the dead letters (of one consumer group, or all) back to the
 //                                topic they came from, as they were (their x-dlq-* headers
 //                                dropped), e.g. after an upgrade
