@@ -102,7 +102,7 @@ const operations = {
       200: product("The product", { ...etag, ...cacheHeaders }),
       304: { description: "Not modified (If-None-Match names the current version)", headers: { ...etag, ...cacheHeaders } },
       ...withHeaders(errorResponses(["VALIDATION_FAILED", "NOT_FOUND", "VERSION_NOT_REACHED", "UNAVAILABLE"]), {
-        404: cacheHeaders,
+        404: { ETag: header('A deleted product: the deletion\'s version, quoted ("4"); absent for an id that never existed'), ...cacheHeaders },
         412: { ETag: header('The version PostgreSQL holds, quoted, as details.currentVersion: "3"'), ...cacheHeaders },
       }),
     },

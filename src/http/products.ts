@@ -112,11 +112,19 @@ export function productReadRoutes(queries: Queries, logger: Logger) {
         const respond = (read: ProductRead): Response => {
           const cacheHeaders = { "x-cache": read.cache, "cache-status": cacheStatus(read) };
           if (!read.found) {
+            // A deletion below the client's minVersion: that version was never reached either.
+            if (minVersion !== undefined && read.deletedAt !== undefined && read.deletedAt < minVersion) {
+              return notReached(versionNotReached(params.id, minVersion, read.deletedAt), cacheHeaders);
+            }
             // A cached tombstone answers 404 as a hit; an unknown id as a miss. Built here, not
             // thrown: the mapper's response of a promise's failure would not carry the headers.
+            // A deleted product's 404 carries the deletion's version as its ETag, so another
+            // service can cache the tombstone (an evict namespace's marker of that version is
+            // answered by it, not read again until the marker expires).
             const { code, message } = notFound(params.id);
             const res = errorResponse(code, message);
             for (const [k, v] of Object.entries(cacheHeaders)) res.headers.set(k, v);
+            if (read.deletedAt !== undefined) res.headers.set("etag", etag(read.deletedAt));
             return res;
           }
           if (minVersion !== undefined && read.version < minVersion) {

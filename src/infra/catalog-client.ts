@@ -11,6 +11,11 @@ import { ServiceUnavailableError, type ProductSource } from "../usecases/ports.t
 export type CatalogClientOptions = { baseUrl: string; timeoutMs?: number };
 
 const stateOf = (view: ProductView): ProductState => ({ ...view, deleted: false, createdAt: view.updatedAt });
+/** A deleted product as the catalog's 404 tells it: only its id and the deletion's version are known. */
+const tombstoneOf = (id: string, version: number): ProductState => {
+  const never = new Date(0).toISOString();
+  return { id, version, deleted: true, name: "", description: "", priceCents: 0, currency: "XXX", createdAt: never, updatedAt: never };
+};
 
 export function createCatalogSource({ baseUrl, timeoutMs = 2000 }: CatalogClientOptions): ProductSource {
   const base = baseUrl.replace(/\/+$/, "");
@@ -33,7 +38,10 @@ export function createCatalogSource({ baseUrl, timeoutMs = 2000 }: CatalogClient
       const res = await get(`/products/${id(productId)}${atLeast ? `?minVersion=${atLeast}` : ""}`);
       if (res.status === 404) {
         await res.body?.cancel();
-        return null;
+        // A deleted product's 404 names the deletion's version (ETag): a tombstone of that version,
+        // which the caller caches (it answers an invalidation marker of the same version).
+        const deletedAt = /^"([1-9][0-9]{0,14})"$/.exec(res.headers.get("etag") ?? "")?.[1];
+        return deletedAt === undefined ? null : tombstoneOf(productId, Number(deletedAt));
       }
       if (res.status === 412 && atLeast !== undefined) {
         // VERSION_NOT_REACHED: the catalog's truth is below `atLeast`. Said as such, with the version

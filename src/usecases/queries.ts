@@ -32,10 +32,16 @@ export type QueryDeps = {
  */
 export type ProductRead =
   | { found: true; version: number; json: string; cache: "hit" | "miss"; stored: boolean; l1?: true }
-  | { found: false; cache: "hit" | "miss"; stored: boolean; l1?: true };
+  /** `deletedAt`: the version of the deletion (a tombstone); absent for an id that never existed. */
+  | { found: false; deletedAt?: number; cache: "hit" | "miss"; stored: boolean; l1?: true };
 
 const fromEntry = (entry: CacheEntry & { l1?: true }, cache: "hit" | "miss", stored = true): ProductRead => {
-  const read: ProductRead = entry.kind === "p" ? { found: true, version: entry.version, json: entry.payload, cache, stored } : { found: false, cache, stored };
+  const read: ProductRead =
+    entry.kind === "p"
+      ? { found: true, version: entry.version, json: entry.payload, cache, stored }
+      : entry.kind === "t"
+        ? { found: false, deletedAt: entry.version, cache, stored }
+        : { found: false, cache, stored };
   if (entry.l1) read.l1 = true; // answered by the process's near cache
   return read;
 };

@@ -99,6 +99,22 @@ export function httpContract(options: { cluster: boolean }) {
       expect((await h.call("GET", `/products/${p.id}?minVersion=1`)).status).toBe(200);
     });
 
+    test("a deleted product's 404 names the deletion's version; a minVersion above it is 412 VERSION_NOT_REACHED", async () => {
+      const p = await h.create();
+      expect((await h.call("DELETE", `/products/${p.id}`)).status).toBe(204);
+      const answer = async (query = "") => {
+        const r = await h.call("GET", `/products/${p.id}${query}`);
+        return { status: r.status, etag: r.headers.get("etag"), code: r.body.error.code, current: r.body.error.details?.currentVersion };
+      };
+      const gone = { status: 404, etag: '"2"', code: "NOT_FOUND", current: undefined };
+      expect(await answer()).toEqual(gone); // the tombstone, cached by the delete
+      expect(await answer("?minVersion=2")).toEqual(gone);
+      expect(await answer("?minVersion=3")).toEqual({ status: 412, etag: '"2"', code: "VERSION_NOT_REACHED", current: 2 });
+      await h.redis.del(h.key(p.id)); // the same from PostgreSQL
+      expect(await answer("?minVersion=3")).toEqual({ status: 412, etag: '"2"', code: "VERSION_NOT_REACHED", current: 2 });
+      expect(await answer()).toEqual(gone);
+    });
+
     test("an unknown id is 404 NOT_FOUND", async () => {
       const r = await h.call("GET", `/products/${h.id("ghost")}`);
       expect([r.status, r.body.error.code]).toEqual([404, "NOT_FOUND"]);

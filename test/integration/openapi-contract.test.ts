@@ -350,13 +350,13 @@ describe("the 404 of GET /products/:id, through the error mapper", () => {
       const r = await h.call("GET", `/products/${id}`);
       answers.push({ status: r.status, headers: Object.fromEntries(r.headers), body: r.body });
     }
-    const notFound = (id: string, cache: string, status: string) => ({
+    const notFound = (id: string, cache: string, status: string, deletedAt?: number) => ({
       status: 404,
-      headers: { "content-type": "application/json;charset=utf-8", "x-cache": cache, "cache-status": status },
+      headers: { "content-type": "application/json;charset=utf-8", "x-cache": cache, "cache-status": status, ...(deletedAt ? { etag: `"${deletedAt}"` } : {}) },
       body: { error: { code: "NOT_FOUND", message: `product ${id} not found` } },
     });
     expect(answers).toEqual([
-      notFound(gone, "hit", "catalog-cache; hit"), // the delete's write-through cached the tombstone
+      notFound(gone, "hit", "catalog-cache; hit", 2), // the delete's write-through cached the tombstone; its version is the ETag
       notFound(unknown, "miss", "catalog-cache; fwd=miss; stored"), // "no such product" cached…
       notFound(unknown, "hit", "catalog-cache; hit"), // …and served
     ]);

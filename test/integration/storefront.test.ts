@@ -147,6 +147,14 @@ describe("storefront", () => {
     expect((await get(p.id)).status).toBe(200);
     await h.call("DELETE", `/products/${p.id}`);
     await invalidate(p.id, 2);
-    expect((await get(p.id)).status).toBe(404);
+    asked.length = 0;
+    expect(await get(p.id)).toMatchObject({ status: 404, cache: "miss" });
+    // The catalog's 404 named the deletion's version: its tombstone replaced the marker, so the
+    // next reads are hits and the catalog is asked once (before, every read until the marker
+    // expired went to the catalog).
+    expect(await get(p.id)).toMatchObject({ status: 404, cache: "hit" });
+    expect(await get(p.id)).toMatchObject({ status: 404, cache: "hit" });
+    expect(asked).toEqual([`/products/${p.id}?minVersion=2`]);
+    expect((await cache.get(p.id))).toMatchObject({ version: 2, kind: "t" });
   });
 });
