@@ -23,6 +23,7 @@ const WATCHDOG_MS = 60_000;
 
 await runProcess({
   name: "consumer",
+  usage: "usage: CACHE_NAMESPACE=catalog CONSUMER_MODE=rebuild node consumers/consumer.ts   (Node 24)\nA cache consumer: one service's consumer group keeping its namespace right (rebuild or evict mode).",
   loadConfig: loadConsumerConfig,
   logFields: (config) => ({ namespace: config.namespace, mode: config.mode }),
   async start(config, logger) {

@@ -11,6 +11,7 @@ import { createRelay } from "../src/usecases/relay-outbox.ts";
 
 await runProcess({
   name: "relay",
+  usage: "usage: node relay/main.ts   (Node 24: .tools/node_modules/.bin/node, or node after source scripts/env.sh)\nThe outbox relay: publishes the outbox rows to KAFKA_TOPIC in commit order; one instance leads at a time.",
   loadConfig: loadRelayConfig,
   async start(config, logger) {
     const registry = createRegistry({ process: "relay" });

@@ -14,6 +14,7 @@ import { createReplayRunner } from "./usecases/replay-jobs.ts";
 
 await runProcess({
   name: "api",
+  usage: "usage: bun src/main.ts   (bun run dev)\nThe catalog api: HTTP commands and queries, the admin routes and the console, on HOST:PORT (127.0.0.1:3000).",
   loadConfig,
   async start(config, logger) {
     const prisma = createPrismaClient(config.databaseUrl);

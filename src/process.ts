@@ -19,6 +19,8 @@ export type Running = {
 export type ProcessSpec<C extends { logLevel: string }> = {
   /** The logger's `process` field: api, relay, consumer. */
   name: string;
+  /** What --help prints: how the process is started and what it does (its settings come from the environment). */
+  usage: string;
   loadConfig: () => C;
   /** More fields on every log line (a consumer's namespace and mode, say). */
   logFields?: (config: C) => Record<string, unknown>;
@@ -45,6 +47,10 @@ export function configOrExit<C>(load: () => C): C {
 
 /** Runs a process until SIGTERM or SIGINT, then stops it once and exits (see the codes above). */
 export async function runProcess<C extends { logLevel: string }>(spec: ProcessSpec<C>): Promise<void> {
+  if (process.argv.slice(2).some((a) => a === "--help" || a === "-h")) {
+    process.stdout.write(`${spec.usage.trim()}\n\nIt takes no arguments: every setting is an environment variable, listed with its default in\ndocs/CONFIGURATION.md. SIGTERM or SIGINT stops it gracefully.\n`);
+    process.exit(0);
+  }
   const config = configOrExit(spec.loadConfig);
   const logger = createLogger(config.logLevel, { process: spec.name, ...spec.logFields?.(config) });
   const deadlineMs = spec.stopDeadlineMs ?? 10_000;

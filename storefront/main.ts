@@ -12,6 +12,7 @@ import { createStorefrontApp } from "./app.ts";
 
 await runProcess({
   name: "storefront",
+  usage: "usage: CATALOG_URL=http://127.0.0.1:3000 bun storefront/main.ts\nThe storefront service: serves products from its own cache namespace and reads the catalog api on a miss.",
   loadConfig: loadStorefrontConfig,
   async start(config, logger) {
     const redis = createRedisClient(config, config.cache.commandTimeoutMs);

@@ -47,6 +47,16 @@ describe("--help prints usage and exits 0", () => {
   }
 });
 
+describe("the processes answer --help with their usage, and start nothing", () => {
+  for (const [file, runtime] of [["src/main.ts", BUN], ["storefront/main.ts", BUN], ["relay/main.ts", NODE24], ["consumers/consumer.ts", NODE24]] as const) {
+    test(file, async () => {
+      const { code, stdout, stderr } = await run([runtime, file, "--help"]);
+      expect({ code, stdout, stderr }).toEqual({ code: 0, stdout: expect.stringContaining(file), stderr: "" });
+      expect(stdout).toContain("docs/CONFIGURATION.md");
+    });
+  }
+});
+
 test("kafka-tool: bad arguments give the usage line and exit 2, not a stack trace", async () => {
   for (const args of [[], ["frobnicate", "t"], ["dump"], ["dump", "t", "--limit", "0"], ["dump", "t", "--nope"]]) {
     const { code, stderr } = await run([NODE24, "scripts/kafka-tool.ts", ...args]);

@@ -5,6 +5,7 @@ import { int } from "../../src/config.ts";
 import { runProcess } from "../../src/process.ts";
 
 await runProcess({
+  usage: "usage: bun test/support/process-fixture.ts (a test fixture)",
   name: "fixture",
   loadConfig: (env = process.env) => ({ logLevel: "info", deadline: int(env, "FIXTURE_DEADLINE_MS", 10_000, 1, 60_000) }),
   stopDeadlineMs: Number(process.env.FIXTURE_DEADLINE_MS ?? 10_000),
