@@ -81,7 +81,8 @@ function render(name: string, line: string, fallbackTime: number): Entry | null 
   }
   if (!record || typeof record !== "object") return minLevel > 0 ? null : { time: fallbackTime, text: `${name}: ${line}\n` };
   if (typeof record.level === "number" && record.level < minLevel) return null;
-  const time = typeof record.time === "number" ? record.time : fallbackTime;
+  // The processes write ISO times; older logs (and other pino writers) epoch milliseconds.
+  const time = typeof record.time === "number" ? record.time : typeof record.time === "string" && !Number.isNaN(Date.parse(record.time)) ? Date.parse(record.time) : fallbackTime;
   return { time, text: pretty(record) };
 }
 

@@ -1,5 +1,6 @@
 import pino, { type Logger } from "pino";
 
 export function createLogger(level: string, base: Record<string, unknown> = {}): Logger {
-  return pino({ level, base: { service: "catalog-cache", ...base } });
+  // ISO 8601 times (UTC), readable in the raw JSON too; `bun run logs` pretty-prints them.
+  return pino({ level, base: { service: "catalog-cache", ...base }, timestamp: pino.stdTimeFunctions.isoTime });
 }

@@ -12,7 +12,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const T = Date.parse("2026-11-29T10:00:00.000Z");
 const line = (o: Record<string, unknown>) => JSON.stringify({ pid: 1, hostname: "vm", service: "catalog-cache", ...o }) + "\n";
 writeFileSync(join(dir, "api.log"), line({ level: 30, time: T, process: "api", msg: "api listening", port: 3000 }) + line({ level: 50, time: T + 300, process: "api", msg: "unhandled error" }) + "Error: a line that is not JSON\n");
-writeFileSync(join(dir, "consumer-catalog.log"), line({ level: 40, time: T + 100, process: "consumer", namespace: "catalog", msg: "kafka broker connection lost", cause: "Error: all broker connections are down" }) + line({ level: 20, time: T + 200, process: "consumer", namespace: "catalog", msg: "a debug line" }));
+// The processes write ISO times (src/infra/logger.ts); older logs epoch milliseconds: both merge in order.
+writeFileSync(join(dir, "consumer-catalog.log"), line({ level: 40, time: new Date(T + 100).toISOString(), process: "consumer", namespace: "catalog", msg: "kafka broker connection lost", cause: "Error: all broker connections are down" }) + line({ level: 20, time: new Date(T + 200).toISOString(), process: "consumer", namespace: "catalog", msg: "a debug line" }));
 
 async function logs(...args: string[]) {
   const proc = Bun.spawn([BUN, "scripts/logs.ts", "--dir", dir, ...args], { cwd: ROOT, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
