@@ -18,6 +18,24 @@ const JSON_BODY: ["jsonStrict", "json"] = ["jsonStrict", "json"];
 const JSON_HEADERS = { "content-type": "application/json; charset=utf-8" };
 const etag = (version: number) => `"${version}"`;
 
+/**
+ * The headers of a 200 read, shared by every response of the same version and cache outcome: Bun
+ * copies a Headers object into a response far faster than it builds one from an object literal
+ * (a quarter more hits per second from the near cache, bench/read-hits.ts). The Response copies
+ * them, so nothing a later hook sets reaches the shared object. Kept for the first versions only.
+ */
+const readHeaders: Map<string, Headers>[] = [new Map(), new Map(), new Map(), new Map()];
+const SHARED_VERSIONS = 1024;
+const STATUSES = ["catalog-cache; hit", "catalog-cache; hit; detail=l1", "catalog-cache; fwd=miss; stored", "catalog-cache; fwd=miss; detail=not-stored"];
+function headersOfRead(version: number, xCache: "hit" | "miss", status: string): Headers | Record<string, string> {
+  const slot = STATUSES.indexOf(status);
+  if (slot === -1 || version > SHARED_VERSIONS) return { "content-type": JSON_HEADERS["content-type"], etag: etag(version), "x-cache": xCache, "cache-status": status };
+  const key = String(version);
+  let h = readHeaders[slot]!.get(key);
+  if (!h) readHeaders[slot]!.set(key, (h = new Headers({ "content-type": JSON_HEADERS["content-type"], etag: etag(version), "x-cache": xCache, "cache-status": status })));
+  return h;
+}
+
 function productResponse(status: number, json: string, version: number, headers: Record<string, string> = {}) {
   return new Response(json, { status, headers: { ...JSON_HEADERS, etag: etag(version), ...headers } });
 }
@@ -135,10 +153,8 @@ export function productReadRoutes(queries: Queries, logger: Logger) {
           if (matchesNoneMatch(request.headers.get("if-none-match") ?? undefined, read.version)) {
             return new Response(null, { status: 304, headers: { etag: etag(read.version), ...cacheHeaders } });
           }
-          // The headers as one literal (no spread): this is the hottest response.
-          return new Response(read.json, {
-            headers: { "content-type": JSON_HEADERS["content-type"], etag: etag(read.version), "x-cache": read.cache, "cache-status": cacheHeaders["cache-status"] },
-          });
+          // This is the hottest response: its headers are shared (headersOfRead).
+          return new Response(read.json, { headers: headersOfRead(read.version, read.cache, cacheHeaders["cache-status"]) });
         };
         const near = queries.peekProduct(params.id, minVersion);
         if (near) return respond(near);
