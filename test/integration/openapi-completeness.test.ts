@@ -14,26 +14,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { ERROR_CODES, statusOf, type ErrorCode } from "../../src/catalog/errors.ts";
-import { ServiceUnavailableError, type EventStore } from "../../src/usecases/ports.ts";
+import { faultSwitch, type Fault } from "../support/faulty-store.ts";
 import { createHarness } from "../support/harness.ts";
 
-type Fault = "none" | "down" | "broken";
-let fault: Fault = "none";
-function faulty(store: EventStore): EventStore {
-  const fail = () => {
-    if (fault === "down") throw new ServiceUnavailableError("postgres", new Error("injected"));
-    if (fault === "broken") throw new Error("injected fault");
-  };
-  return {
-    loadState: async (id) => (fail(), store.loadState(id)),
-    loadStates: async (ids) => (fail(), store.loadStates(ids)),
-    append: async (events, next, envelopes) => (fail(), store.append(events, next, envelopes)),
-    history: async (id) => (fail(), store.history(id)),
-    ping: async () => (fail(), store.ping()),
-  };
-}
-
-const h = createHarness("complete", { wrapStore: faulty });
+const faults = faultSwitch(); // the event store's faults, per request (test/support/faulty-store.ts)
+const h = createHarness("complete", { wrapStore: faults.wrap });
 afterAll(() => h.close());
 
 type Schema = { type?: string | string[]; pattern?: string; minLength?: number; maxLength?: number; minimum?: number; enum?: unknown[] };
@@ -196,12 +181,12 @@ describe("the OpenAPI document is complete", () => {
     for (const o of ops) {
       if (o.path.startsWith("/openapi")) continue;
       for (const d of drivesFor(o)) {
-        fault = d.fault ?? "none";
+        faults.set(d.fault ?? "none");
         let r;
         try {
           r = await h.call(o.method, d.path, d.init);
         } finally {
-          fault = "none";
+          faults.set("none");
         }
         const code = (r.body?.error?.code as string | undefined) ?? null;
         seen.push({ key: o.key, why: d.why, status: r.status, code });

@@ -10,33 +10,13 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { ERROR_CODES, errorCodes, statusOf, type ErrorCode } from "../../src/catalog/errors.ts";
 import { CONSOLE_OPEN_PATHS } from "../../src/http/console.ts";
-import { ConcurrentAppendError, ServiceUnavailableError, type EventStore } from "../../src/usecases/ports.ts";
+import { faultSwitch, type Fault } from "../support/faulty-store.ts";
 import { ADMIN_TOKEN, createHarness, type Reply } from "../support/harness.ts";
 import { operationsOf, unitsFor } from "../support/http-fuzzer.ts";
 
-// Faults of the api's event store, switched per request: PostgreSQL unreachable, a bug (any other
-// error), or every append losing the version race.
-type Fault = "none" | "down" | "broken" | "contended";
-let fault: Fault = "none";
-function faulty(store: EventStore): EventStore {
-  const fail = () => {
-    if (fault === "down") throw new ServiceUnavailableError("postgres", new Error("injected"));
-    if (fault === "broken") throw new Error("injected fault");
-  };
-  return {
-    loadState: async (id) => (fail(), store.loadState(id)),
-    loadStates: async (ids) => (fail(), store.loadStates(ids)),
-    append: async (events, next, envelopes) => {
-      fail();
-      if (fault === "contended") throw new ConcurrentAppendError(next.id, events[0]!.version);
-      return store.append(events, next, envelopes);
-    },
-    history: async (id) => (fail(), store.history(id)),
-    ping: async () => (fail(), store.ping()),
-  };
-}
-
-const h = createHarness("contract", { wrapStore: faulty });
+// Faults of the api's event store, switched per request (test/support/faulty-store.ts).
+const faults = faultSwitch();
+const h = createHarness("contract", { wrapStore: faults.wrap });
 afterAll(() => h.close());
 
 type Response = { description?: string; content?: Record<string, { schema?: { properties?: { error?: { properties?: { code?: { enum?: string[] } } } } } }> };
@@ -286,12 +266,12 @@ describe("the OpenAPI document lists what each operation answers", () => {
     const wrong: string[] = [];
     for (const c of cases) {
       const path = c.path();
-      fault = c.fault ?? "none";
+      faults.set(c.fault ?? "none");
       let r: Reply;
       try {
         r = await h.call(c.method, path, c.init?.());
       } finally {
-        fault = "none";
+        faults.set("none");
       }
       const s = record(c.method, path, r);
       if (s.status !== c.status || s.code !== (c.code ?? null)) wrong.push(`${c.label}: ${s.status} ${s.code}, not ${c.status} ${c.code ?? ""}`);
