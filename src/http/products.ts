@@ -36,6 +36,9 @@ function headersOfRead(version: number, xCache: "hit" | "miss", status: string):
   return h;
 }
 
+/** A source that refused below minVersion itself (the catalog api, to another service): a miss it answered, nothing stored. */
+const SOURCE_REFUSED = { "x-cache": "miss", "cache-status": "catalog-cache; fwd=miss; detail=not-stored" };
+
 function productResponse(status: number, json: string, version: number, headers: Record<string, string> = {}) {
   return new Response(json, { status, headers: { ...JSON_HEADERS, etag: etag(version), ...headers } });
 }
@@ -164,7 +167,7 @@ export function productReadRoutes(queries: Queries, logger: Logger) {
         return queries
           .getProduct(params.id, minVersion)
           .then(respond)
-          .catch((err: unknown) => (err instanceof CatalogError && err.code === "VERSION_NOT_REACHED" ? notReached(err, {}) : mapRejection(err)));
+          .catch((err: unknown) => (err instanceof CatalogError && err.code === "VERSION_NOT_REACHED" ? notReached(err, SOURCE_REFUSED) : mapRejection(err)));
       },
       { params: IdParams, query: GetQuery, detail: docs.getProduct },
     )

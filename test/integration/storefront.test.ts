@@ -127,9 +127,11 @@ describe("storefront", () => {
     const app = createStorefrontApp({ catalog: createCatalogSource({ baseUrl: catalogUrl }), cache, logger });
     await cache.whenReady(5000);
     const res = await app.handle(new Request(`http://storefront/products/${p.id}?minVersion=3`));
-    expect([res.status, res.headers.get("etag"), await res.json()]).toEqual([
+    expect([res.status, res.headers.get("etag"), res.headers.get("x-cache"), res.headers.get("cache-status"), await res.json()]).toEqual([
       412,
       '"1"',
+      "miss", // the catalog answered (it refused); nothing was stored
+      "catalog-cache; fwd=miss; detail=not-stored",
       { error: { code: "VERSION_NOT_REACHED", message: `product ${p.id} is at version 1, below minVersion 3`, details: { currentVersion: 1 } } },
     ]);
     // A marker of version 3 (announced, but the catalog answers 1): the catalog lags, not the client's ask.
