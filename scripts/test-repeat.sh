@@ -19,12 +19,15 @@ paths=("${@}")
 dir="$(mktemp -d -t catalog-cache-repeat.XXXXXX)"
 git clone -q "$ROOT" "$dir" || die "clone failed"
 say "fresh clone of $(git -C "$ROOT" rev-parse --short HEAD) in $dir"
+# The status is read whole before it is searched: `status | grep -q` under pipefail fails when grep
+# stops reading at the first match and the status (slow: one redis-cli per node) is killed by
+# SIGPIPE writing its next line, and then a running cluster was left running.
 restart_ours=0
-if bash "$ROOT/scripts/kafka.sh" status 2>/dev/null | grep -q '^running'; then
+if grep -q '^running' <<<"$(bash "$ROOT/scripts/kafka.sh" status 2>/dev/null || true)"; then
   bash "$ROOT/scripts/kafka.sh" stop >/dev/null && restart_ours=1
 fi
 restart_cluster=0
-if bash "$ROOT/scripts/redis-cluster.sh" status 2>/dev/null | grep -q ' running '; then
+if grep -q ' running ' <<<"$(bash "$ROOT/scripts/redis-cluster.sh" status 2>/dev/null || true)"; then
   bash "$ROOT/scripts/redis-cluster.sh" stop >/dev/null && restart_cluster=1
 fi
 finish() {
