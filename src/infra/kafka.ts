@@ -9,38 +9,8 @@ import type { KafkaMessage, OutboxPublisher } from "../usecases/ports.ts";
 import { batchLag } from "../usecases/consumer-lag.ts";
 import { replaceOnFatal } from "./kafka-replace.ts";
 import { createBrokerLog, type BrokerLog } from "./broker-log.ts";
+import { kafkaLogger } from "./kafka-logger.ts";
 export type { KafkaMessage } from "../usecases/ports.ts";
-
-/**
- * The client's own log lines (librdkafka's included) go through pino, as JSON like ours. They are
- * also the only place where a fatal librdkafka error shows: the KafkaJS layer logs it and retries
- * forever on a handle that can no longer work (seen here after a broker restart timed out a static
- * consumer's session). `onFatal` hands it to replaceOnFatal (kafka-replace.ts), which replaces the
- * client. A failed connection is logged once, and once more when a broker is back (broker-log.ts),
- * not once per librdkafka retry.
- */
-function kafkaLogger(logger: Logger, brokers: BrokerLog, onFatal?: (message: string) => void) {
-  const log = logger.child({ layer: "kafka" });
-  const fac = (extra?: object) => (extra as { fac?: string } | undefined)?.fac;
-  const adapter = {
-    info: (message: string, extra?: object) => log.info(extra ?? {}, message),
-    warn: (message: string, extra?: object) => {
-      if (!brokers.line(message, fac(extra))) log.warn(extra ?? {}, message);
-    },
-    error: (message: string, extra?: object) => {
-      if (onFatal && /Local: Fatal error|Fatal error:/.test(message)) {
-        log.error(extra ?? {}, message);
-        onFatal(message);
-        return;
-      }
-      if (!brokers.line(message, fac(extra))) log.error(extra ?? {}, message);
-    },
-    debug: (message: string, extra?: object) => log.debug(extra ?? {}, message),
-    namespace: () => adapter,
-    setLogLevel: () => {},
-  };
-  return adapter;
-}
 
 /** How often librdkafka reports its brokers' states: how soon "kafka broker connection back" is logged. */
 export const STATS_INTERVAL_MS = 5000;
