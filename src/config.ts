@@ -81,11 +81,14 @@ const nearCache = (env: Env) => ({
    */
   readBarrier: bool(env, "L1_READ_BARRIER", true),
 });
+const kafkaBrokers = (env: Env) => str(env, "KAFKA_BROKERS", "127.0.0.1:9092", /^[^,\s]+(,[^,\s]+)*$/).split(",");
+const kafkaTopic = (env: Env) => str(env, "KAFKA_TOPIC", "catalog.product-events", TOPIC);
+const dlqTopic = (env: Env) => str(env, "KAFKA_DLQ_TOPIC", `${kafkaTopic(env)}.dlq`, TOPIC);
 /** What the Kafka-side processes share: the broker, the topic, the log level and where /metrics listens. */
 function kafkaProcess(env: Env, defaultMetricsPort: number) {
   return {
-    brokers: str(env, "KAFKA_BROKERS", "127.0.0.1:9092", /^[^,\s]+(,[^,\s]+)*$/).split(","),
-    topic: str(env, "KAFKA_TOPIC", "catalog.product-events", TOPIC),
+    brokers: kafkaBrokers(env),
+    topic: kafkaTopic(env),
     logLevel: logLevel(env),
     metricsHost: str(env, "METRICS_HOST", "127.0.0.1"),
     metricsPort: int(env, "METRICS_PORT", defaultMetricsPort, 0, 65535),
@@ -167,8 +170,8 @@ export function loadConfig(env: Env = process.env): Config {
     console: {
       sessionTtlMs: int(env, "CONSOLE_SESSION_TTL_MS", 8 * 3600_000, 60_000, 7 * 24 * 3600_000),
       namespaces: str(env, "CONSOLE_NAMESPACES", "", /^([A-Za-z0-9_-]{1,32}(,[A-Za-z0-9_-]{1,32})*)?$/).split(",").filter(Boolean),
-      kafkaBrokers: str(env, "KAFKA_BROKERS", "127.0.0.1:9092", /^[^,\s]+(,[^,\s]+)*$/).split(","),
-      dlqTopic: str(env, "KAFKA_DLQ_TOPIC", `${str(env, "KAFKA_TOPIC", "catalog.product-events", TOPIC)}.dlq`, TOPIC),
+      kafkaBrokers: kafkaBrokers(env),
+      dlqTopic: dlqTopic(env),
       nodeBin: str(env, "NODE_BIN", "node"),
     },
   };
@@ -203,7 +206,7 @@ export function loadConsumerConfig(env: Env = process.env) {
   const namespace = cacheNamespace(env);
   return {
     ...base,
-    dlqTopic: str(env, "KAFKA_DLQ_TOPIC", `${base.topic}.dlq`, TOPIC),
+    dlqTopic: dlqTopic(env),
     redisUrl: redisUrl(env),
     redisClusterNodes: redisClusterNodes(env),
     namespace,

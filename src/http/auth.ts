@@ -99,6 +99,3 @@ export function loginCheck(token: string | null) {
     if (expected !== null && !tokenMatches(expected, typed)) throw unauthorized();
   };
 }
-
-/** The bearer-only guard (kept for callers that have no console). */
-export const bearerGuard = (token: string | null) => adminGuard(token, null);

@@ -22,7 +22,7 @@ import {
 } from "./schemas.ts";
 
 const ref = (name: keyof typeof components.schemas) => ({ $ref: `#/components/schemas/${name}` });
-const json = (schema: object) => ({ "application/json": { schema } });
+export const json = (schema: object) => ({ "application/json": { schema } });
 const header = (description: string, schema: object = { type: "string" }) => ({ description, schema });
 
 export const components = {
@@ -171,12 +171,14 @@ const operations = {
 
 export type OperationId = keyof typeof operations;
 
-// Each route's `detail`: its operation, named by its key. (The objects are plain OpenAPI; the cast
-// only tells TypeScript so, its literal types being wider.)
-export const docs = Object.fromEntries(Object.entries(operations).map(([operationId, op]) => [operationId, { operationId, ...op }])) as unknown as Record<
-  OperationId,
-  DocumentDecoration
->;
+/**
+ * Each route's `detail`: its operation, named by its key. (The objects are plain OpenAPI; the cast
+ * only tells TypeScript so, its literal types being wider.) operator-docs.ts builds its own with it.
+ */
+export const withOperationIds = <K extends string>(ops: Record<K, object>) =>
+  Object.fromEntries(Object.entries(ops).map(([operationId, op]) => [operationId, { operationId, ...(op as object) }])) as unknown as Record<K, DocumentDecoration>;
+
+export const docs = withOperationIds(operations);
 
 /**
  * Operations whose JSON body may be left out. The generator marks every request body required and

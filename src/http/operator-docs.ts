@@ -1,9 +1,7 @@
 // OpenAPI details of the operator's routes (src/http/operator.ts, src/http/console.ts), built like
 // openapi-docs.ts: each error response from the one error-code table.
-import type { DocumentDecoration } from "elysia";
-import { errorResponses } from "./openapi-docs.ts";
+import { errorResponses, json, withOperationIds } from "./openapi-docs.ts";
 
-const json = (schema: object) => ({ "application/json": { schema } });
 const obj = (properties: Record<string, object>, description?: string) => ({ type: "object", properties, ...(description ? { description } : {}) });
 const str = (description?: string) => ({ type: "string", ...(description ? { description } : {}) });
 const int = (description?: string) => ({ type: "integer", ...(description ? { description } : {}) });
@@ -150,7 +148,4 @@ const operations = {
   },
 };
 
-export const operatorDocs = Object.fromEntries(Object.entries(operations).map(([operationId, op]) => [operationId, { operationId, ...op }])) as unknown as Record<
-  keyof typeof operations,
-  DocumentDecoration
->;
+export const operatorDocs = withOperationIds(operations);

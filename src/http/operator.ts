@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import { CatalogError } from "../catalog/errors.ts";
 import type { ProductEvent } from "../catalog/events.ts";
 import type { DeadLetterRecord } from "../infra/dead-letters.ts";
-import type { LiveProcess } from "../infra/heartbeat.ts";
+import { byRoleNamespaceInstance, type LiveProcess } from "../infra/heartbeat.ts";
 import { inspectProduct, type RawEntryView } from "../usecases/inspect-product.ts";
 import { ServiceUnavailableError } from "../usecases/ports.ts";
 import { operatorDocs } from "./operator-docs.ts";
@@ -59,8 +59,7 @@ export function processTracker(intervalMs: number, now: () => number = Date.now)
         out.push({ ...rest, ttlMs: 0, status: "dead", lastSeenAgoMs: Math.max(0, t - lastBeat) });
       }
     }
-    const order = (p: ProcessView) => `${p.role}\u0000${p.namespace ?? ""}\u0000${p.instance}`;
-    return out.sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
+    return out.sort(byRoleNamespaceInstance);
   };
 }
 
@@ -80,9 +79,12 @@ export type NamespaceSummary = {
   lastAppliedAt: string | null;
 };
 
+/** The namespaces always shown, with those of the processes, sorted. */
+const namespacesOf = (namespaces: readonly string[], processes: readonly LiveProcess[]) =>
+  [...new Set([...namespaces, ...processes.flatMap((p) => (p.namespace ? [p.namespace] : []))])].sort();
+
 export function summarizeNamespaces(namespaces: readonly string[], processes: readonly ProcessView[]): NamespaceSummary[] {
-  const all = [...new Set([...namespaces, ...processes.flatMap((p) => (p.namespace ? [p.namespace] : []))])].sort();
-  return all.map((namespace) => {
+  return namespacesOf(namespaces, processes).map((namespace) => {
     const live = processes.filter((p) => p.namespace === namespace && p.status !== "dead");
     const readers = live.filter((p) => p.role === "api" || p.role === "storefront");
     const consumers = live.filter((p) => p.role === "consumer");
@@ -111,10 +113,7 @@ const NamespaceList = t.String({ pattern: "^[A-Za-z0-9_-]{1,32}(,[A-Za-z0-9_-]{1
 
 export function operatorRoutes(deps: OperatorDeps) {
   const track = processTracker(deps.heartbeatIntervalMs, deps.now);
-  const knownNamespaces = async () => {
-    const live = await deps.processes();
-    return [...new Set([...deps.namespaces, ...live.flatMap((p) => (p.namespace ? [p.namespace] : []))])].sort();
-  };
+  const knownNamespaces = async () => namespacesOf(deps.namespaces, await deps.processes());
   return new Elysia({ name: "operator" })
     .get(
       "/admin/overview",

@@ -147,6 +147,11 @@ export async function listProcesses(redis: RedisClient, prefix: string): Promise
       }
     }),
   );
-  const order = (p: LiveProcess) => `${p.role}\u0000${p.namespace ?? ""}\u0000${p.instance}`;
-  return out.sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
+  return out.sort(byRoleNamespaceInstance);
+}
+
+/** The order processes are listed in: by role, namespace, instance. */
+export function byRoleNamespaceInstance(a: Heartbeat, b: Heartbeat): number {
+  const order = (p: Heartbeat) => `${p.role}\u0000${p.namespace ?? ""}\u0000${p.instance}`;
+  return order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0;
 }
