@@ -4,9 +4,10 @@
 //   bun bench/await-cost.ts [--rounds 3] [--seconds 3] [--connections 32]
 //   sync          the route returns the Response (as an L1 hit without the barrier does)
 //   async         an async route that awaits nothing
-//   await-tick    awaits one MGET shared by the requests of one event-loop turn (sent on setImmediate)
-//   await-queued  awaits the read barrier's own shared MGET (src/infra/coalesced-reads.ts: one in
-//                 flight, later callers share the next), as an L1 hit with the barrier does
+//   await-tick    awaits the read barrier's own shared MGET (src/infra/coalesced-reads.ts: one read
+//                 per event-loop turn, sent on setImmediate), as an L1 hit with the barrier does
+//   await-queued  awaits one MGET in flight at a time, later callers sharing the next, sent when
+//                 it returns (the barrier's reads before 2026-11-29 19:00, kept here to compare)
 //   await-own     awaits an MGET of its own (one Redis round trip per request, as a Redis hit)
 // Prints req/s per arm and its ratio to `sync` (medians over the rounds); writes bench/results/await-cost-*.json.
 import "../scripts/lib/help.ts";
@@ -28,21 +29,25 @@ const headers = new Headers({ "content-type": "application/json", etag: '"5"', "
 const respond = () => new Response(body, { headers });
 const read = () => redis.mget("fence", "seq");
 
-let turn: Promise<unknown> | null = null;
-const perTurn = () =>
-  (turn ??= new Promise((resolve, reject) =>
-    setImmediate(() => {
-      turn = null;
-      read().then(resolve, reject);
-    }),
-  ));
-const queued = coalescedReads(read);
+const perTurn = coalescedReads(read);
+// One read in flight; callers arriving meanwhile share the next, sent when it returns.
+let inFlight: Promise<unknown> | null = null;
+let queuedNext: Promise<unknown> | null = null;
+function queued(): Promise<unknown> {
+  if (!inFlight) return (inFlight = read().finally(() => (inFlight = null)));
+  return (queuedNext ??= inFlight
+    .catch(() => {})
+    .then(() => {
+      queuedNext = null;
+      return queued();
+    }));
+}
 
 const arms = {
   sync: () => respond(),
   async: async () => respond(),
-  "await-tick": async () => (await perTurn(), respond()),
-  "await-queued": async () => (await queued.next(0), respond()),
+  "await-tick": async () => (await perTurn.next(0), respond()),
+  "await-queued": async () => (await queued(), respond()),
   "await-own": async () => (await read(), respond()),
 } as const;
 type Arm = keyof typeof arms;

@@ -183,8 +183,8 @@ function build(client: RedisClient, options: RedisCacheOptions): ProductCache {
   let waiters: (() => void)[] = [];
 
   // Read barriers (a near cache's): the fence and change sequence of a bucket, read after the
-  // caller asked. Concurrent callers share one read, but never one that was already sent when
-  // they asked: those wait for the next, which is sent when the current one returns.
+  // caller asked. The callers of one event-loop turn share one read, sent after that turn; never
+  // one that was already sent when they asked (src/infra/coalesced-reads.ts).
   const toStamp = (fence: string, fenceValue: string | null | undefined, seq: string | null | undefined): Stamp => ({
     source: layout.sequenceOf(fence),
     fence: fenceValue ?? "",

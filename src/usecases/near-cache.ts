@@ -18,7 +18,7 @@
 //   instance's L1 (or Redis) may already hold a newer version for as long as the change message
 //   takes to arrive: a client going from one instance to the other can see an older version after
 //   a newer one. With it, each answer first reads where the entry's part of the namespace stands
-//   (its fence and change sequence, one read shared by the requests waiting at that moment): L1
+//   (its fence and change sequence, one read shared by the requests of one event-loop turn): L1
 //   answers only when nothing changed there since the entry was read from Redis, or when the feed
 //   delivered every change since, none of which was this entry's. Otherwise it reads Redis. So an
 //   answer is never older than what Redis held when the request arrived: linearizable, across

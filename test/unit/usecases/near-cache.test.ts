@@ -258,30 +258,27 @@ describe("the near cache behind its read barrier (the default)", () => {
 });
 
 describe("coalesced reads (the barrier's shared read)", () => {
-  test("callers share a read in flight only if it was sent after they called", async () => {
-    const sent: { resolve: (v: number) => void }[] = [];
-    let count = 0;
-    const reads = coalescedReads((_key: string) => {
-      count++;
-      return new Promise<number>((resolve) => sent.push({ resolve }));
-    });
-    const first = reads.next("k"); // read 1 sent
-    const second = reads.next("k"); // read 1 is on its way: waits for read 2
-    const third = reads.next("k"); // shares read 2 with the second
-    expect(count).toBe(1);
-    sent[0]!.resolve(10);
-    expect(await first).toBe(10);
-    await Bun.sleep(0);
-    expect(count).toBe(2);
-    sent[1]!.resolve(20);
-    expect([await second, await third]).toEqual([20, 20]);
+  const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+  test("callers of one turn share one read, sent after the last of them called; a later caller never joins a read already sent", async () => {
+    const sent: { key: string; resolve: (v: number) => void }[] = [];
+    const reads = coalescedReads((key: string) => new Promise<number>((resolve) => sent.push({ key, resolve })));
+    const first = reads.next("k");
+    const second = reads.next("k"); // the same turn: the same read
     const other = reads.next("j"); // another key: its own read
-    expect(count).toBe(3);
-    sent[2]!.resolve(30);
-    expect(await other).toBe(30);
+    expect(sent.length).toBe(0); // nothing is sent while the turn's callers may still call
+    await turn();
+    expect(sent.map((r) => r.key)).toEqual(["k", "j"]);
+    const third = reads.next("k"); // read 1 of k is on its way: a read of its own
+    await turn();
+    expect(sent.map((r) => r.key)).toEqual(["k", "j", "k"]);
+    sent[2]!.resolve(30); // replies may settle in any order; each caller gets its own read's
+    sent[0]!.resolve(10);
+    sent[1]!.resolve(20);
+    expect([await first, await second, await other, await third]).toEqual([10, 10, 20, 30]);
   });
 
-  test("a failed read fails its callers, and the queued ones get a read of their own", async () => {
+  test("a failed read fails its callers only; the next turn's callers get a read of their own", async () => {
     let n = 0;
     const reads = coalescedReads(async () => {
       n++;
@@ -291,6 +288,14 @@ describe("coalesced reads (the barrier's shared read)", () => {
     const a = reads.next("k");
     const b = reads.next("k");
     await expect(a).rejects.toThrow("lost");
-    expect(await b).toBe(2);
+    await expect(b).rejects.toThrow("lost");
+    expect(await reads.next("k")).toBe(2);
+  });
+
+  test("a read that throws instead of rejecting fails its callers", async () => {
+    const reads = coalescedReads((): Promise<number> => {
+      throw new Error("not connected");
+    });
+    await expect(reads.next("k")).rejects.toThrow("not connected");
   });
 });
