@@ -10,7 +10,7 @@ import { Counter, Gauge, Histogram, LATENCY_BUCKETS, createRegistry, serveMetric
 import { createRedisCache, createRedisClient } from "../src/infra/redis-cache.ts";
 import { runProcess } from "../src/process.ts";
 import { createEventConsumer } from "../src/usecases/consume-event.ts";
-import { lagSummary } from "../src/usecases/consumer-lag.ts";
+import { lagSummary, pruneLags } from "../src/usecases/consumer-lag.ts";
 import { recentQuantile } from "../src/usecases/recent-quantile.ts";
 
 /**
@@ -168,6 +168,13 @@ await runProcess({
     let unassignedSince: number | null = null;
     const watchdog = setInterval(() => {
       const member = kafka.current()?.consumer;
+      // Partitions a rebalance moved to another member: their lag is that member's to report now.
+      const assignedNow = member?.partitions();
+      if (!stopping && assignedNow) {
+        const gone = pruneLags(lagByPartition, assignedNow);
+        for (const partition of gone) lagGauge.remove({ partition: String(partition) });
+        if (gone.length > 0) lag = { ...lagSummary(lagByPartition), at: new Date().toISOString() };
+      }
       if (stopping || !member || member.assigned() > 0) return (unassignedSince = null);
       unassignedSince ??= Date.now();
       if (Date.now() - unassignedSince >= WATCHDOG_MS) {

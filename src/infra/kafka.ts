@@ -211,6 +211,17 @@ export async function createConsumer(
         return 0;
       }
     },
+    /** The partitions of the topic assigned to this member now; null when the client cannot say. */
+    partitions: (): number[] | null => {
+      try {
+        return consumer
+          .assignment()
+          .filter((tp) => tp.topic === opts.topic)
+          .map((tp) => tp.partition);
+      } catch {
+        return null;
+      }
+    },
   };
 }
 

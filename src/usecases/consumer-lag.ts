@@ -23,3 +23,15 @@ export function lagSummary(byPartition: ReadonlyMap<number, number>): { total: n
   }
   return { total, partitions };
 }
+
+/**
+ * Forgets the lag of every partition not in `assigned` (a rebalance gave it to another member, or
+ * the member has none now) and returns those partitions: a member reports only what it consumes,
+ * so the lags of a group's members add up without counting a partition twice.
+ */
+export function pruneLags(byPartition: Map<number, number>, assigned: readonly number[]): number[] {
+  const keep = new Set(assigned);
+  const gone = [...byPartition.keys()].filter((p) => !keep.has(p));
+  for (const p of gone) byPartition.delete(p);
+  return gone;
+}

@@ -2,7 +2,8 @@
 // item 4 on the single broker): two consumers of one group, each killed with SIGKILL in turn (its
 // partitions move to the other once its session times out), and two apis restarted one at a time
 // while a client spreads its writes over both. Each time: every write acknowledged, the topic holds
-// every event in per-product order, the cache converges, and no cached version goes back.
+// every event in per-product order, the cache converges, and no cached version goes back. After
+// the partitions moved and came back, each one's lag is on one member's gauge only.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { createPipeline, http, startSampler, type Pipeline } from "../support/pipeline.ts";
 import { waitFor } from "../support/services.ts";
@@ -23,11 +24,33 @@ test("two consumers of one group killed in turn: partitions move, order per prod
   const sampler = startSampler(p, ["catalog"], () => ids, 3);
   const load = p.startWriteLoad(api.url, ids);
   await load.more(40, "with both consumers");
+  // The partitions on each member's lag gauge (catalog_consumer_lag_messages).
+  const owned = async (proc: { output(): string }) => {
+    const port = Number(/"metricsPort":(\d+)/.exec(proc.output())![1]);
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    return [...text.matchAll(/^catalog_consumer_lag_messages\{[^}]*partition="(\d+)"[^}]*\} /gm)].map((m) => Number(m[1]));
+  };
+  const firstOwned = await waitFor(async () => ((await owned(a)).length > 0 ? owned(a) : null), 30_000, "consumer 1 to report the lag of a partition");
   a.kill("SIGKILL");
   await a.exited;
   await load.more(60, "with consumer 1 dead");
+  // Consumer 1's session times out and its partitions move to consumer 2, which consumes them.
+  await waitFor(async () => (await owned(b)).some((x) => firstOwned.includes(x)), 60_000, "consumer 2 to consume a partition of consumer 1's");
   a = await member(1);
   await load.more(40, "with both again");
+  // The rebalance gave some back to consumer 1. Each member's gauge then names only its own
+  // partitions (none twice across the group), so a sum over the group counts each once.
+  let seen: number[][] = [];
+  await waitFor(
+    async () => {
+      seen = [await owned(a), await owned(b)];
+      return seen[0]!.length > 0 && seen[1]!.length > 0 && !seen[0]!.some((x) => seen[1]!.includes(x));
+    },
+    30_000,
+    "each partition's lag reported by one member only",
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; partitions on consumer 1's gauge: ${seen[0]}, on consumer 2's: ${seen[1]}`);
+  });
   b.kill("SIGKILL");
   await b.exited;
   await load.more(60, "with consumer 2 dead");
