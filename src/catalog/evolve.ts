@@ -1,6 +1,6 @@
 // evolve(state, event) → state: how a product stream folds. Pure, and shared by the write path,
 // the replay and the consumers.
-import type { ProductEvent } from "./events.ts";
+import { SCHEMA_VERSION, type ProductEvent } from "./events.ts";
 import type { ProductState } from "./product.ts";
 
 // Written without intermediate objects (no `base`, no copy of the changes): the replay folds every
@@ -41,3 +41,18 @@ export function evolve(state: ProductState | null, event: ProductEvent): Product
 
 export const fold = (events: readonly ProductEvent[], initial: ProductState | null = null): ProductState | null =>
   events.reduce<ProductState | null>(evolve, initial);
+
+/**
+ * `fold`, for a process that writes what it folds (the replay, its snapshot repair): refuses a
+ * stream holding an event of a schema version newer than this code knows (written by a newer api
+ * during a rolling deploy), which this code would fold as something it is not. The consumers
+ * refuse such an event the same way (decode-event.ts, "future-schema").
+ */
+export function foldKnown(events: readonly ProductEvent[]): ProductState | null {
+  for (const e of events) {
+    if (e.schemaVersion > SCHEMA_VERSION) {
+      throw new Error(`event v${e.version} has schema version ${e.schemaVersion}, newer than ${SCHEMA_VERSION}, the newest this process reads: replay it with a newer version`);
+    }
+  }
+  return fold(events);
+}

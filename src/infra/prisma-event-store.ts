@@ -3,7 +3,7 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
 import { PrismaClient, Prisma } from "../generated/prisma/client.ts";
 import type { EventEnvelope, ProductEvent } from "../catalog/events.ts";
-import { fold } from "../catalog/evolve.ts";
+import { foldKnown } from "../catalog/evolve.ts";
 import { sameState, type ProductState } from "../catalog/product.ts";
 import { ConcurrentAppendError, ServiceUnavailableError, type EventStore, type ReplaySource } from "../usecases/ports.ts";
 import { APPEND_SQL, NOTIFY_SQL, appendParams, createNotifier, pgRunner, pgUnavailable, sqlState, type SqlRunner } from "./append-sql.ts";
@@ -195,7 +195,7 @@ export function createPrismaEventStore(prisma: PrismaClient): EventStore & Repla
             for (const id of behind) {
               const own = byProduct.get(id) ?? [];
               try {
-                const state = fold(own);
+                const state = foldKnown(own);
                 if (state && state.version === own.length) truth.set(id, state);
                 else truth.delete(id);
               } catch {

@@ -14,7 +14,7 @@
 // (replayPage), each page's events read by id.
 import type { Logger } from "pino";
 import type { ProductEvent } from "../catalog/events.ts";
-import { fold } from "../catalog/evolve.ts";
+import { foldKnown } from "../catalog/evolve.ts";
 import { sameState, type ProductState } from "../catalog/product.ts";
 import { entryFor, sameEntry } from "./cache-entry.ts";
 import type { CacheEntry, ProductCache, ReplayCounts, ReplayError, ReplaySource, StoredEntry, StreamedProduct } from "./ports.ts";
@@ -51,7 +51,7 @@ function foldAll(ids: readonly string[], byProduct: Map<string, ProductEvent[]>,
     const events = byProduct.get(id);
     if (!events) continue; // asked for by id but has no events: reported as missing by the job
     try {
-      const state = fold(events);
+      const state = foldKnown(events);
       if (!state || state.version !== events.length) throw new Error(`versions are not 1..${events.length}`);
       truth.push(state);
     } catch (err) {
@@ -158,7 +158,7 @@ async function streamedPage(deps: ReplayDeps, page: readonly StreamedProduct[], 
   const errors: ReplayError[] = [];
   for (const { id, events, snapshot } of page) {
     try {
-      const state = fold(events);
+      const state = foldKnown(events);
       if (!state || state.version !== events.length) throw new Error(`versions are not 1..${events.length}`);
       truth.push(state);
       if (!snapshot || !sameState(snapshot, state)) stale.push(state);

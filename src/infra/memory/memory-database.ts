@@ -7,7 +7,7 @@
 // What a test can do to it: take it down (calls throw ServiceUnavailableError), run a hook inside
 // an append before it commits (to let another writer win the version, deterministically), end a
 // relay's session (as pg_terminate_backend does: its lock goes), and read every row.
-import { fold } from "../../catalog/evolve.ts";
+import { foldKnown } from "../../catalog/evolve.ts";
 import type { EventEnvelope, ProductEvent } from "../../catalog/events.ts";
 import { sameState, type ProductState } from "../../catalog/product.ts";
 import { createNotifyLatch } from "../notify-latch.ts";
@@ -143,7 +143,7 @@ export function createMemoryEventStore(db: MemoryDatabase): EventStore & ReplayS
         if (maxVersion(given.id) > given.version) {
           const own = eventsOf(given.id);
           try {
-            const folded = fold(own);
+            const folded = foldKnown(own);
             truth = folded && folded.version === own.length ? folded : null;
           } catch {
             truth = null;

@@ -14,7 +14,13 @@ import { afterEvents } from "../../../src/usecases/outbox-envelopes.ts";
 import { ConcurrentAppendError, NotLeaderError, type EventStore, type JobStore, type OutboxStore, type ReplayJob, type ReplaySource, type StreamedProduct } from "../../../src/usecases/ports.ts";
 import { deleteKeys, isolatedDatabase, testRedis, uniquePrefix } from "../../support/services.ts";
 
-type Env = { store: EventStore & ReplaySource; outbox(): OutboxStore; dropSnapshot(id: string): Promise<void> };
+type Env = {
+  store: EventStore & ReplaySource;
+  outbox(): OutboxStore;
+  dropSnapshot(id: string): Promise<void>;
+  /** Rewrites an event as a newer api would have written it: another schema version, other data. */
+  rewriteEvent(id: string, version: number, schemaVersion: number, data: object): Promise<void>;
+};
 
 const redis = testRedis();
 const prefixes: string[] = [];
@@ -30,6 +36,8 @@ afterAll(async () => {
 const real: Env = {
   store: createPrismaEventStore(prisma),
   dropSnapshot: async (id) => void (await prisma.productSnapshot.delete({ where: { id } })),
+  rewriteEvent: async (id, version, schemaVersion, data) =>
+    void (await prisma.event.update({ where: { productId_version: { productId: id, version } }, data: { schemaVersion, data } })),
   outbox: () => {
     const o = createOutboxStore(database.url, () => {});
     opened.push(o);
@@ -41,6 +49,10 @@ const twin: Env = {
   store: createMemoryEventStore(memoryDb),
   outbox: () => createMemoryOutboxStore(memoryDb),
   dropSnapshot: async (id) => void memoryDb.snapshots.delete(id),
+  rewriteEvent: async (id, version, schemaVersion, data) => {
+    const e = memoryDb.events.find((x) => x.productId === id && x.version === version)!;
+    Object.assign(e, { schemaVersion, data });
+  },
 };
 
 const ctx = (n: number) => ({ now: () => new Date(Date.UTC(2026, 10, 29, 0, 0, n)), newId: () => crypto.randomUUID() });
@@ -178,6 +190,15 @@ describe.each([
     // The replay folded v1 before the write committed: its state must not go back over v2.
     expect(await env.store.repairSnapshots([v1])).toBe(0);
     expect(await env.store.loadState(`${p}e`)).toEqual(v2);
+  });
+
+  test("repairSnapshots leaves a row alone when the event it would fold again is of a newer schema (a newer api wrote it)", async () => {
+    const v1 = await write(env.store, { type: "CreateProduct", id: `${p}s`, fields: fields(5) });
+    const v2 = await write(env.store, { type: "PatchProduct", id: `${p}s`, changes: { priceCents: 6 } });
+    // Schema 2's data, which this code would read as a price of 1234.
+    await env.rewriteEvent(`${p}s`, 2, 2, { priceCents: 1234, price: { amount: 6, currency: "EUR" } });
+    expect(await env.store.repairSnapshots([v1])).toBe(0);
+    expect(await env.store.loadState(`${p}s`)).toEqual(v2);
   });
 
   test("one outbox store leads at a time; rows come in order, marked rows never again, and a commit wakes the waiter", async () => {

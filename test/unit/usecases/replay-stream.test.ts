@@ -137,3 +137,36 @@ test("a stream that fails fails the job, and the stop request ends it at the nex
   const result = await replay({ source: stopping.source, cache, logger }, { pageSize: 2 }, () => {}, () => stop);
   expect(result.counts.processed).toBe(2);
 });
+
+test("a product with an event of a newer schema version (a newer api wrote it) is reported, and neither its cache entry nor its snapshot row is touched; by stream and by id", async () => {
+  for (const scope of [{ pageSize: 2 }, { ids: ["p1", "p2", "p3"], pageSize: 2 }]) {
+    const t = twins();
+    const { ids } = await catalog(t, 3);
+    const cache = t.cache();
+    // A newer api appended v3 of p2 in schema 2 (data this code would misread), wrote its snapshot
+    // row and cached it.
+    const v2 = (await t.store.history("p2")).at(-1)!;
+    t.db.events.push({ ...v2, eventId: crypto.randomUUID(), version: 3, schemaVersion: 2, data: { priceCents: 7, unitPrice: { amount: 7 } } } as never);
+    const newer = { ...(await t.store.loadState("p2"))!, version: 3, priceCents: 7 };
+    t.db.snapshots.set("p2", newer);
+    expect(await cache.put("p2", { version: 3, kind: "p", payload: '{"written":"by the newer api"}' }, cache.epoch()!)).toMatchObject({ outcome: "stored" });
+    const result = await replay({ source: t.store, cache, logger }, scope, () => {});
+    expect(result.counts).toMatchObject({ processed: 3, errors: 1 });
+    expect(result.errors).toEqual([{ productId: "p2", message: expect.stringContaining("schema version 2, newer than 1") }]);
+    expect(await t.store.loadState("p2")).toEqual(newer);
+    expect(t.server.entries("catalog").get("p2")).toMatchObject({ version: 3, payload: '{"written":"by the newer api"}' });
+    await expectCacheEqualsEvents(t, ids.filter((id) => id !== "p2"), cache.epoch()!);
+  }
+});
+
+test("the snapshot repair folds again a product that moved on, and leaves its row alone when the new event is of a newer schema", async () => {
+  const t = twins();
+  await catalog(t, 1);
+  const folded = (await t.store.loadState("p1"))!; // version 2: what the replay folded
+  const wrong = { ...folded, priceCents: 999 };
+  t.db.snapshots.set("p1", wrong);
+  const v2 = (await t.store.history("p1")).at(-1)!;
+  t.db.events.push({ ...v2, eventId: crypto.randomUUID(), version: 3, schemaVersion: 2 } as never); // committed after the replay read
+  expect(await t.store.repairSnapshots([folded])).toBe(0);
+  expect(await t.store.loadState("p1")).toEqual(wrong);
+});
