@@ -43,16 +43,19 @@ export const fold = (events: readonly ProductEvent[], initial: ProductState | nu
   events.reduce<ProductState | null>(evolve, initial);
 
 /**
- * `fold`, for a process that writes what it folds (the replay, its snapshot repair): refuses a
- * stream holding an event of a schema version newer than this code knows (written by a newer api
- * during a rolling deploy), which this code would fold as something it is not. The consumers
- * refuse such an event the same way (decode-event.ts, "future-schema").
+ * `fold` of a product's whole stream, for a process that writes what it folds (the replay, its
+ * snapshot repair). Throws unless the stream is versions 1..n, each of a schema version this code
+ * knows: an event of a newer one (written by a newer api during a rolling deploy) would be folded
+ * as something it is not. The consumers refuse such an event the same way (decode-event.ts,
+ * "future-schema").
  */
-export function foldKnown(events: readonly ProductEvent[]): ProductState | null {
+export function foldKnown(events: readonly ProductEvent[]): ProductState {
   for (const e of events) {
     if (e.schemaVersion > SCHEMA_VERSION) {
       throw new Error(`event v${e.version} has schema version ${e.schemaVersion}, newer than ${SCHEMA_VERSION}, the newest this process reads: replay it with a newer version`);
     }
   }
-  return fold(events);
+  const state = fold(events);
+  if (!state || state.version !== events.length) throw new Error(`versions are not 1..${events.length}`);
+  return state;
 }

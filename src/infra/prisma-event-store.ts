@@ -195,9 +195,7 @@ export function createPrismaEventStore(prisma: PrismaClient): EventStore & Repla
             for (const id of behind) {
               const own = byProduct.get(id) ?? [];
               try {
-                const state = foldKnown(own);
-                if (state && state.version === own.length) truth.set(id, state);
-                else truth.delete(id);
+                truth.set(id, foldKnown(own));
               } catch {
                 truth.delete(id); // does not fold: the replay reports it; the row is left alone
               }
