@@ -169,13 +169,13 @@ await runProcess({
     const watchdog = setInterval(() => {
       const member = kafka.current()?.consumer;
       // Partitions a rebalance moved to another member: their lag is that member's to report now.
-      const assignedNow = member?.partitions();
+      const assignedNow = member?.partitions() ?? null;
       if (!stopping && assignedNow) {
         const gone = pruneLags(lagByPartition, assignedNow);
         for (const partition of gone) lagGauge.remove({ partition: String(partition) });
         if (gone.length > 0) lag = { ...lagSummary(lagByPartition), at: new Date().toISOString() };
       }
-      if (stopping || !member || member.assigned() > 0) return (unassignedSince = null);
+      if (stopping || !member || (assignedNow?.length ?? 0) > 0) return (unassignedSince = null);
       unassignedSince ??= Date.now();
       if (Date.now() - unassignedSince >= WATCHDOG_MS) {
         unassignedSince = null;

@@ -203,14 +203,6 @@ export async function createConsumer(
   });
   return {
     disconnect: () => consumer.disconnect(),
-    /** Partitions assigned to this member now. */
-    assigned: (): number => {
-      try {
-        return consumer.assignment().length;
-      } catch {
-        return 0;
-      }
-    },
     /** The partitions of the topic assigned to this member now; null when the client cannot say. */
     partitions: (): number[] | null => {
       try {
