@@ -57,12 +57,11 @@ export function unstorableText(value: unknown): { path: string; message: string 
         if (typeof c === "string" || (c !== null && typeof c === "object")) stack.push([c, path, String(i)]);
       }
     } else if (v !== null && typeof v === "object") {
-      const entries = Object.entries(v);
-      for (const [k] of entries) {
+      for (const [k, c] of Object.entries(v)) {
         const message = problem(k);
         if (message) return { path: `${path}/${escape(k)}`, message: `a key ${message}` };
+        if (typeof c === "string" || (c !== null && typeof c === "object")) stack.push([c, path, escape(k)]);
       }
-      for (const [k, c] of entries) if (typeof c === "string" || (c !== null && typeof c === "object")) stack.push([c, path, escape(k)]);
     }
   }
   return null;
