@@ -30,7 +30,10 @@ test("two consumers of one group killed in turn: partitions move, order per prod
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     return [...text.matchAll(/^catalog_consumer_lag_messages\{[^}]*partition="(\d+)"[^}]*\} /gm)].map((m) => Number(m[1]));
   };
-  const firstOwned = await waitFor(async () => ((await owned(a)).length > 0 ? owned(a) : null), 30_000, "consumer 1 to report the lag of a partition");
+  const firstOwned = await waitFor(async () => {
+    const now = await owned(a);
+    return now.length > 0 ? now : null;
+  }, 30_000, "consumer 1 to report the lag of a partition");
   a.kill("SIGKILL");
   await a.exited;
   await load.more(60, "with consumer 1 dead");
