@@ -3,12 +3,15 @@
 // Seeds a database of its own (bench/lib/seed.ts: products × events, snapshots matching), starts a
 // Redis server of its own (empty), then per round:
 //   floor   one streaming query reading every event in product order (the replay's own query and
-//           cursor, src/infra/event-stream.ts), every column left as text, nothing done with the rows;
+//           cursor, src/infra/event-stream.ts), nothing done with the rows, through two clients:
+//           pg with every column left as text, and Bun.SQL (the replay's client) with the rows raw;
+//           the faster of the two is the floor;
 //   replay  the replay job exactly as POST /admin/replay and `bun run replay` run it, into an empty
 //           namespace (a new one each round), with this process's RSS sampled every 20 ms and the
 //           CPU it took: this process (the replay), Redis (INFO cpu), and how busy all cores were.
 // Prints a table (products/s of both, and replay/floor) and writes bench/results/replay-*.json.
 import { parseArgs } from "node:util";
+import { SQL } from "bun";
 import pg from "pg";
 import pino from "pino";
 import { EVENTS_IN_PRODUCT_ORDER, FETCH_ROWS } from "../src/infra/event-stream.ts";
@@ -64,8 +67,9 @@ await seedProducts(url, PRODUCTS, EVENTS);
 const seedSeconds = (performance.now() - seedStarted) / 1000;
 
 const asText = { getTypeParser: () => (value: string) => value };
-/** The floor: the replay's query through a cursor on a connection of its own, rows fetched and dropped. */
-async function floor(): Promise<{ rows: number; seconds: number }> {
+type FloorRead = { rows: number; seconds: number };
+/** A floor through pg: the replay's query through a cursor on a connection of its own, rows fetched as text and dropped. */
+async function floorPg(): Promise<FloorRead> {
   const started = performance.now();
   const client = new pg.Client({ connectionString: url });
   await client.connect();
@@ -79,6 +83,24 @@ async function floor(): Promise<{ rows: number; seconds: number }> {
   }
   await client.query("COMMIT");
   await client.end();
+  return { rows, seconds: (performance.now() - started) / 1000 };
+}
+/** The same through Bun.SQL, the replay's own client: rows fetched raw (undecoded bytes) and dropped. */
+async function floorBun(): Promise<FloorRead> {
+  const started = performance.now();
+  const sql = new SQL(url, { max: 1 });
+  const session = await sql.reserve();
+  await session.unsafe("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  await session.unsafe(`DECLARE floor NO SCROLL CURSOR FOR ${EVENTS_IN_PRODUCT_ORDER}`, [""]);
+  let rows = 0;
+  for (;;) {
+    const batch = await session.unsafe(`FETCH ${FETCH_ROWS} FROM floor`).raw();
+    rows += batch.length;
+    if (batch.length < FETCH_ROWS) break;
+  }
+  await session.unsafe("COMMIT");
+  session.release();
+  await sql.close();
   return { rows, seconds: (performance.now() - started) / 1000 };
 }
 
@@ -103,8 +125,11 @@ const runner = createReplayRunner({
 try {
   const rounds = [];
   for (let round = 1; round <= ROUNDS; round++) {
-    const read = await floor();
-    if (read.rows !== PRODUCTS * EVENTS) throw new Error(`the floor read ${read.rows} events, not ${PRODUCTS * EVENTS}`);
+    const floors = { pg: await floorPg(), bun: await floorBun() };
+    for (const [client, { rows }] of Object.entries(floors)) {
+      if (rows !== PRODUCTS * EVENTS) throw new Error(`the floor through ${client} read ${rows} events, not ${PRODUCTS * EVENTS}`);
+    }
+    const read = floors.pg.seconds < floors.bun.seconds ? floors.pg : floors.bun;
     const namespace = `catalog${round}`;
     const keysBefore = await redis.dbsize();
     Bun.gc(true);
@@ -130,7 +155,8 @@ try {
     const replayRate = Math.round(PRODUCTS / seconds);
     rounds.push({
       round,
-      floorSeconds: Number(read.seconds.toFixed(2)),
+      floorPgSeconds: Number(floors.pg.seconds.toFixed(2)),
+      floorBunSeconds: Number(floors.bun.seconds.toFixed(2)),
       floorProductsPerSecond: floorRate,
       replaySeconds: Number(seconds.toFixed(2)),
       replayProductsPerSecond: replayRate,
@@ -145,7 +171,7 @@ try {
     });
   }
   console.log(
-    `\nreplay into an empty cache against the floor (one cursor over the same events, rows dropped), ${new Date().toISOString()}, ${machine()}\n` +
+    `\nreplay into an empty cache against the floor (one cursor over the same events, rows dropped; the faster of pg and Bun.SQL), ${new Date().toISOString()}, ${machine()}\n` +
       `${PRODUCTS} products × ${EVENTS} events, page size ${PAGE_SIZE}, ${PUT_BATCH_SIZE} entries per compare-and-set call, Redis ${args.aof ? "appendfsync always" : "without persistence"}; seeding took ${seedSeconds.toFixed(1)} s`,
   );
   console.table(rounds);

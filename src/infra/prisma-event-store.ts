@@ -8,7 +8,7 @@ import { sameState, type ProductState } from "../catalog/product.ts";
 import { ConcurrentAppendError, ServiceUnavailableError, type EventStore, type ReplaySource } from "../usecases/ports.ts";
 import { APPEND_SQL, NOTIFY_SQL, appendParams, createNotifier, pgRunner, pgUnavailable, sqlState, type SqlRunner } from "./append-sql.ts";
 import { OUTBOX_CHANNEL } from "./outbox-table.ts";
-import { streamProducts } from "./event-stream.ts";
+import { streamProducts, streamUnavailable } from "./event-stream.ts";
 
 // The pg pool under each client made here: the write path sends its one statement on it directly
 // (see append). Prisma ends it on $disconnect; a client that reconnects afterwards gets a new pool
@@ -248,9 +248,9 @@ export function createPrismaEventStore(prisma: PrismaClient): EventStore & Repla
     async *streamProducts(after: string | null, pageSize: number) {
       if (!pool) throw new Error("streamProducts needs a client made by createPrismaClient (it opens a connection of its own)");
       try {
-        yield* streamProducts(pool.options, after, pageSize);
+        yield* streamProducts(pool.options.connectionString!, after, pageSize);
       } catch (err) {
-        throw isUnavailable(err) || pgUnavailable(err) ? new ServiceUnavailableError("postgres", err) : err;
+        throw isUnavailable(err) || streamUnavailable(err) ? new ServiceUnavailableError("postgres", err) : err;
       }
     },
   });

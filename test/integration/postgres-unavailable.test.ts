@@ -2,14 +2,16 @@
 // Retry-After, never a bare 500.
 import { afterAll, expect, test } from "bun:test";
 import { createServer } from "node:net";
+import pg from "pg";
 import pino from "pino";
+import { seededId, seedProducts } from "../../bench/lib/seed.ts";
 import { createApp } from "../../src/app.ts";
 import { createPrismaClient, createPrismaEventStore } from "../../src/infra/prisma-event-store.ts";
 import { createRedisCache } from "../../src/infra/redis-cache.ts";
 import { decide } from "../../src/catalog/decide.ts";
 import { afterEvents } from "../../src/usecases/outbox-envelopes.ts";
 import { ServiceUnavailableError } from "../../src/usecases/ports.ts";
-import { deleteKeys, testRedis, uniquePrefix } from "../support/services.ts";
+import { deleteKeys, isolatedDatabase, testRedis, uniquePrefix } from "../support/services.ts";
 
 const closedPort = await new Promise<number>((resolve) => {
   const srv = createServer().listen(0, "127.0.0.1", () => {
@@ -80,4 +82,34 @@ test.each([
     for await (const _page of createPrismaEventStore(client).streamProducts(null, 10)) throw new Error("a page from nowhere");
   };
   await expect(read()).rejects.toBeInstanceOf(ServiceUnavailableError);
+});
+
+// The stream's connection lost mid-stream (a restart, a failover, an administrator): the next
+// page must not come, from a new connection outside the stream's transaction and view (Bun.SQL
+// reconnects a pool's connection on its own), but ServiceUnavailableError.
+test("when the replay stream's connection is lost between two pages, the stream throws ServiceUnavailableError and yields nothing more", async () => {
+  const database = await isolatedDatabase("stream_loss");
+  const client = createPrismaClient(database.url, 1);
+  const admin = new pg.Client({ connectionString: database.url });
+  try {
+    await seedProducts(database.url, 10, 1);
+    await admin.connect();
+    const pages: string[][] = [];
+    const read = async () => {
+      for await (const page of createPrismaEventStore(client).streamProducts(null, 1)) {
+        pages.push(page.map((p) => p.id));
+        if (pages.length > 1) continue;
+        // Held between pages: the stream's session waits in its transaction.
+        const { rows } = await admin.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = $1 AND state = 'idle in transaction'", [database.name]);
+        expect(rows).toHaveLength(1);
+        await admin.query("SELECT pg_terminate_backend($1)", [rows[0]!.pid]);
+      }
+    };
+    await expect(read()).rejects.toBeInstanceOf(ServiceUnavailableError);
+    expect(pages).toEqual([[seededId(1)]]);
+  } finally {
+    await admin.end().catch(() => {});
+    await client.$disconnect();
+    await database.drop();
+  }
 });
