@@ -9,8 +9,9 @@
 //
 // A full replay reads one stream (ReplaySource.streamProducts: every product in id order with its
 // events and snapshot row, from one view of the database taken after the epoch was learnt) and
-// writes page k while page k+1 is read. A page whose write meets a moved fence ends the stream; a
-// new one, under the new epoch, starts again at that page. Listed ids are replayed page by page
+// writes pages k-1 and k while page k+1 is read (two pages in flight: Redis runs one page's
+// scripts while this thread folds the next). A page whose write meets a moved fence ends the
+// stream; a new one, under the new epoch, starts again at that page. Listed ids are replayed page by page
 // (replayPage), each page's events read by id.
 import type { Logger } from "pino";
 import type { ProductEvent } from "../catalog/events.ts";
@@ -172,14 +173,18 @@ async function streamedPage(deps: ReplayDeps, page: readonly StreamedProduct[], 
   return { fenced, lastId: page.at(-1)!.id, products: page.length, snapshotsRepaired, tally, errors };
 }
 
+/** Pages being written at once (in stream order; one is read meanwhile). */
+const WRITES_IN_FLIGHT = 2;
+
 /** Error samples kept in memory (all are counted); a catalog of broken streams must not fill the heap. */
 const MAX_ERRORS = 1000;
 
 /**
- * Streams products after `from` under `epoch`, writing page k while page k+1 is read; `done` is
- * called for each page in order, a fenced one included (it will be read again). Returns where it
- * stopped: the end, a stop request, or a page whose write was fenced (then `after` is the last
- * product done before it).
+ * Streams products after `from` under `epoch`, writing up to WRITES_IN_FLIGHT pages while the next
+ * is read; `done` is called for each page in order, a fenced one included (it will be read again,
+ * and so will every page written after it: each of those is passed as fenced too). Returns where
+ * it stopped: the end, a stop request (the pages in flight finished and counted), or a page whose
+ * write was fenced (then `after` is the last product done before it).
  */
 async function streamFrom(
   deps: ReplayDeps,
@@ -190,28 +195,38 @@ async function streamFrom(
   shouldStop: () => boolean,
 ): Promise<{ end: "done" | "stopped" | "fenced"; after: string | null }> {
   let after = from;
-  let writing: Promise<PageOutcome> | null = null;
-  /** Waits for the page in flight; true when its write was fenced. */
+  const writing: Promise<PageOutcome>[] = [];
+  /** Waits for the oldest page in flight; true when its write was fenced. */
   const settle = async () => {
-    const page = await writing!;
-    writing = null;
+    const page = await writing.shift()!;
     await done(page);
-    if (page.fenced) return true;
-    after = page.lastId;
+    if (!page.fenced) {
+      after = page.lastId;
+      return false;
+    }
+    // The pages written after it are read again too; what they did to snapshot rows is counted.
+    for (const later of writing.splice(0)) {
+      const outcome = await later.catch(() => null);
+      if (outcome) await done({ ...outcome, fenced: true });
+    }
+    return true;
+  };
+  const settleAll = async () => {
+    while (writing.length) if (await settle()) return true;
     return false;
   };
   try {
     for await (const page of deps.source.streamProducts(from, pageSize)) {
-      // Here page k+1 has been read while page k was written.
-      if (writing && (await settle())) return { end: "fenced", after };
-      if (shouldStop()) return { end: "stopped", after };
-      writing = streamedPage(deps, page, epoch);
-      writing.catch(() => {}); // settled (and thrown) above, while the stream reads the next page
+      // Here page k+1 has been read while pages k-1 and k were written.
+      while (writing.length >= WRITES_IN_FLIGHT) if (await settle()) return { end: "fenced", after };
+      if (shouldStop()) return { end: (await settleAll()) ? "fenced" : "stopped", after };
+      const next = streamedPage(deps, page, epoch);
+      next.catch(() => {}); // settled (and thrown) above, while the stream reads the next page
+      writing.push(next);
     }
-    if (writing && (await settle())) return { end: "fenced", after };
-    return { end: "done", after };
+    return { end: (await settleAll()) ? "fenced" : "done", after };
   } finally {
-    await (writing as Promise<PageOutcome> | null)?.catch(() => {}); // nothing of this stream runs on after it
+    await Promise.allSettled(writing); // nothing of this stream runs on after it
   }
 }
 

@@ -1,5 +1,5 @@
-// A full replay over the twins: it streams the products (ReplaySource.streamProducts), writes page
-// k while page k+1 is read, reports after every page, never writes back what its view held once a
+// A full replay over the twins: it streams the products (ReplaySource.streamProducts), writes pages
+// k-1 and k while page k+1 is read, reports after every page, never writes back what its view held once a
 // write landed after it, and reads the stream again from the page whose write met a moved fence.
 import { expect, test } from "bun:test";
 import { fold } from "../../../src/catalog/evolve.ts";
@@ -112,6 +112,39 @@ test("a page whose write meets a moved fence is read again, from that page on, u
   expect(t.server.entries("catalog").get("p1")!.epoch).toBe(first);
   expect(t.server.entries("catalog").get("p3")).toMatchObject({ version: 3 });
   await expectCacheEqualsEvents(t, ids.slice(2), cache.epoch()!);
+});
+
+test("a page written after a fenced one is read again too, and the snapshot row it repaired meanwhile is counted", async () => {
+  const t = twins();
+  const { ids } = await catalog(t, 4);
+  t.db.snapshots.set("p4", { ...t.db.snapshots.get("p4")!, priceCents: 999 });
+  const cache = t.cache();
+  const w = watched(t.store, async (_page, n) => {
+    if (n !== 3) return;
+    // Pages 1 and 2 are written; Redis restarts before page 3 is. Page 4 is written (and its
+    // snapshot row repaired) while page 3's fenced write is still to be settled.
+    await until(() => t.server.entries("catalog").has("p2"), "pages 1 and 2 to be written");
+    t.server.restart();
+  });
+  const result = await replay({ source: w.source, cache, logger }, { pageSize: 1 }, () => {});
+  expect(w.streams).toEqual([null, "p2"]);
+  expect(w.pages).toEqual([["p1"], ["p2"], ["p3"], ["p4"], ["p3"], ["p4"]]);
+  expect(result.counts).toMatchObject({ processed: 4, errors: 0, snapshotsRepaired: 1 });
+  await expectCacheEqualsEvents(t, ids.slice(2), cache.epoch()!);
+});
+
+test("a stop request lets the pages in flight finish, and counts them", async () => {
+  const t = twins();
+  await catalog(t, 5);
+  const cache = t.cache();
+  let stop = false;
+  // Page 3 is read while pages 1 and 2 are in flight; then the stop is asked for.
+  const w = watched(t.store, (_page, n) => void (stop = n === 3));
+  const reports: number[] = [];
+  const result = await replay({ source: w.source, cache, logger }, { pageSize: 1 }, (counts) => void reports.push(counts.processed), () => stop);
+  expect(result.counts).toMatchObject({ processed: 2, cacheWritten: 2 });
+  expect(reports.at(-1)).toBe(2);
+  expect([...t.server.entries("catalog").keys()].sort()).toEqual(["p1", "p2"]);
 });
 
 test("a fence that moves under the same page three times fails the job", async () => {
