@@ -1,6 +1,7 @@
 # The relay and the consumers: Node.js 24 (the Kafka client is a V8-API addon Bun cannot load),
 # with @confluentinc/kafka-javascript built against Debian's libraries as scripts/setup.sh does.
 # One image for both: the consumers run the default command, the relay `node relay/main.ts`.
+# The relay runs scripts/kafka-tool.ts for the console's re-drives (src/infra/redrive-requests.ts).
 FROM node:24-bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ pkg-config libssl-dev zlib1g-dev libzstd-dev \
@@ -23,5 +24,7 @@ COPY package.json tsconfig.json ./
 COPY src src
 COPY consumers consumers
 COPY relay relay
+COPY scripts/kafka-tool.ts scripts/
+COPY scripts/lib/help.ts scripts/lib/
 USER node
 CMD ["node", "consumers/consumer.ts"]

@@ -1,11 +1,16 @@
 // The relay process (Node 24): outbox → Kafka, in commit order. Start: node relay/main.ts
-// On SIGTERM it finishes the batch in flight, closes its producer and its PostgreSQL session.
+// It also carries out the operators' re-drives of dead letters, which the api (on Bun, without a
+// Kafka client) asks for through Redis (src/infra/redrive-requests.ts).
+// On SIGTERM it finishes the batch in flight, stops a re-drive in progress, closes its producer
+// and its PostgreSQL session.
 import { loadRelayConfig } from "../src/config.ts";
 import { startHeartbeat } from "../src/infra/heartbeat.ts";
 import { createKafka, createOutboxPublisher } from "../src/infra/kafka.ts";
+import { redriveDeadLetters } from "../src/infra/kafka-tool-runner.ts";
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS, createRegistry, serveMetrics } from "../src/infra/metrics.ts";
 import { createOutboxStore } from "../src/infra/outbox-store.ts";
 import { createRedisClient } from "../src/infra/redis-cache.ts";
+import { serveRedriveRequests } from "../src/infra/redrive-requests.ts";
 import { runProcess } from "../src/process.ts";
 import { createRelay } from "../src/usecases/relay-outbox.ts";
 
@@ -28,9 +33,9 @@ await runProcess({
     const publisher = createOutboxPublisher((onFatal) => createKafka(config.brokers, "catalog-relay", logger, onFatal), config.topic, config.transactionalId, logger);
     const metrics = await serveMetrics(registry, config.metricsPort, config.metricsHost);
 
-    // Redis only for the heartbeat: the relay works without it.
+    // Redis only for the heartbeat and the re-drive requests: the relay works without it.
     const redis = createRedisClient(config, 1000);
-    redis.on("error", (err) => logger.debug({ err: err.message }, "redis connection error (heartbeat)"));
+    redis.on("error", (err) => logger.debug({ err: err.message }, "redis connection error (heartbeat, re-drive requests)"));
     let leading = false;
     const heartbeat = startHeartbeat({
       redis,
@@ -71,11 +76,21 @@ await runProcess({
       },
     });
     void relay.start();
+    const stopRedrive = new AbortController();
+    const redrives = serveRedriveRequests({
+      redis,
+      prefix: config.keyPrefix,
+      relay: heartbeat.instance,
+      run: (group) => redriveDeadLetters({ brokers: config.brokers, dlqTopic: config.dlqTopic, group, signal: stopRedrive.signal }),
+      logger,
+    });
     logger.info({ topic: config.topic, metricsPort: metrics.port, batchSize: config.batchSize, transactionalId: config.transactionalId }, "relay started");
 
     return {
       stopping: "finishing the batch in flight",
       async stop() {
+        stopRedrive.abort();
+        await redrives.stop();
         await heartbeat.stop();
         await relay.stop(); // closes the producer
         await store.close();

@@ -128,10 +128,6 @@ export type Config = {
     sessionTtlMs: number;
     /** Namespaces the views always show, beside the api's own and those of live processes. */
     namespaces: string[];
-    /** For the dead letters' re-drive, which runs `kafka-tool redrive` on Node 24. */
-    kafkaBrokers: string[];
-    dlqTopic: string;
-    nodeBin: string;
   };
 };
 
@@ -170,9 +166,6 @@ export function loadConfig(env: Env = process.env): Config {
     console: {
       sessionTtlMs: int(env, "CONSOLE_SESSION_TTL_MS", 8 * 3600_000, 60_000, 7 * 24 * 3600_000),
       namespaces: str(env, "CONSOLE_NAMESPACES", "", /^([A-Za-z0-9_-]{1,32}(,[A-Za-z0-9_-]{1,32})*)?$/).split(",").filter(Boolean),
-      kafkaBrokers: kafkaBrokers(env),
-      dlqTopic: dlqTopic(env),
-      nodeBin: str(env, "NODE_BIN", "node"),
     },
   };
 }
@@ -190,7 +183,9 @@ export function loadRelayConfig(env: Env = process.env) {
     failpoint: str(env, "RELAY_FAILPOINT", "none", /^(none|crash-after-publish)$/),
     /** Shared by every relay of one outbox and topic: a new leader's producer fences the old one's. */
     transactionalId: str(env, "RELAY_TRANSACTIONAL_ID", `catalog-relay.${base.topic}`, TOPIC),
-    /** Only for the heartbeat (the relay keeps no cache). */
+    /** The dead-letter topic an operator's re-drive reads (src/infra/redrive-requests.ts). */
+    dlqTopic: dlqTopic(env),
+    /** For the heartbeat and the operators' re-drive requests (the relay keeps no cache). */
     redisUrl: redisUrl(env),
     redisClusterNodes: redisClusterNodes(env),
     keyPrefix: keyPrefix(env),

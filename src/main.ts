@@ -59,7 +59,6 @@ await runProcess({
         store,
         namespaces: [config.cache.namespace, ...config.console.namespaces],
         heartbeatIntervalMs: config.heartbeatIntervalMs,
-        kafka: { nodeBin: config.console.nodeBin, brokers: config.console.kafkaBrokers, dlqTopic: config.console.dlqTopic },
       }),
     }).listen({
       hostname: config.host,

@@ -124,7 +124,7 @@ const operations = {
     },
   },
   redrive: {
-    summary: "Send the dead letters back to the topic they came from (kafka-tool redrive)",
+    summary: "Send the dead letters back to the topic they came from: a relay runs kafka-tool redrive (503 when no relay takes the request within 10 s)",
     security: [{ bearer: [] }],
     responses: {
       200: { description: "Sent; the tool's report", content: json(obj({ output: str() })) },

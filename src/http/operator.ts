@@ -158,7 +158,7 @@ export function operatorRoutes(deps: OperatorDeps) {
         try {
           return await deps.redrive(group);
         } catch (err) {
-          if (err instanceof CatalogError) throw err;
+          if (err instanceof CatalogError || err instanceof ServiceUnavailableError) throw err; // "relay": none took the request
           throw new ServiceUnavailableError("kafka", err);
         }
       },

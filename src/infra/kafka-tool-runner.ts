@@ -1,25 +1,30 @@
-// The api runs on Bun, where the Kafka client does not: the dead letters' re-drive runs
-// `scripts/kafka-tool.ts redrive` on Node 24 (NODE_BIN) as a child process, with a deadline.
+// The dead letters' re-drive as a relay carries it out (src/infra/redrive-requests.ts): it runs
+// `scripts/kafka-tool.ts redrive` on this process's Node (the relay's Node 24) as a child process,
+// with a deadline, killed when `signal` aborts (the relay stopping).
+import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 const TOOL = fileURLToPath(new URL("../../scripts/kafka-tool.ts", import.meta.url));
 const DEADLINE_MS = 90_000;
 
-export async function redriveDeadLetters(opts: { nodeBin: string; brokers: readonly string[]; dlqTopic: string; group?: string }): Promise<{ output: string }> {
-  const args = [opts.nodeBin, TOOL, "redrive", opts.dlqTopic, ...(opts.group ? [opts.group] : [])];
-  let child: ReturnType<typeof Bun.spawn>;
-  try {
-    child = Bun.spawn(args, { env: { ...process.env, KAFKA_BROKERS: opts.brokers.join(",") }, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-  } catch (err) {
-    throw new Error(`could not run ${opts.nodeBin} (NODE_BIN): ${(err as Error).message}`);
-  }
-  const timer = setTimeout(() => child.kill("SIGKILL"), DEADLINE_MS);
-  try {
-    const [stdout, stderr, code] = await Promise.all([new Response(child.stdout as ReadableStream).text(), new Response(child.stderr as ReadableStream).text(), child.exited]);
-    const output = `${stdout}${stderr}`.trim();
-    if (code !== 0) throw new Error(`kafka-tool redrive exited with ${code}: ${output.split("\n").slice(-3).join(" ")}`);
-    return { output };
-  } finally {
-    clearTimeout(timer);
-  }
+export function redriveDeadLetters(opts: { brokers: readonly string[]; dlqTopic: string; group?: string | null; signal?: AbortSignal }): Promise<{ output: string }> {
+  const args = [TOOL, "redrive", opts.dlqTopic, ...(opts.group ? [opts.group] : [])];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, {
+      env: { ...process.env, KAFKA_BROKERS: opts.brokers.join(",") },
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: DEADLINE_MS,
+      killSignal: "SIGKILL",
+      signal: opts.signal,
+    });
+    let output = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+    child.on("error", (err) => reject(new Error(`could not run kafka-tool redrive: ${err.message}`)));
+    child.on("close", (code, signal) => {
+      const text = output.trim();
+      if (code === 0) resolve({ output: text });
+      else reject(new Error(`kafka-tool redrive ${signal ? `was stopped (${signal}: the relay stopping, or past ${DEADLINE_MS / 1000} s)` : `exited with ${code}`}: ${text.split("\n").slice(-3).join(" ")}`));
+    });
+  });
 }

@@ -1,13 +1,13 @@
 // Where the operator's views read (src/http/operator.ts): heartbeats, entries and dead letters in
-// Redis, the outbox backlog and the events in PostgreSQL, and the re-drive through kafka-tool.
+// Redis, the outbox backlog and the events in PostgreSQL; the re-drive is asked of a relay.
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { OperatorDeps } from "../http/operator.ts";
-import type { EventStore } from "../usecases/ports.ts";
+import { ServiceUnavailableError, type EventStore } from "../usecases/ports.ts";
 import { readDeadLetters } from "./dead-letters.ts";
 import { listProcesses } from "./heartbeat.ts";
-import { redriveDeadLetters } from "./kafka-tool-runner.ts";
 import type { RedisClient } from "./redis-cache.ts";
 import { readEntries } from "./redis-inspect.ts";
+import { NoRelayError, requestRedrive } from "./redrive-requests.ts";
 import { redisOrUnavailable } from "./redis-jobs.ts";
 
 export function createOperatorSources(opts: {
@@ -17,8 +17,7 @@ export function createOperatorSources(opts: {
   store: EventStore;
   namespaces: readonly string[];
   heartbeatIntervalMs: number;
-  kafka: { nodeBin: string; brokers: readonly string[]; dlqTopic: string };
-  /** Instead of running kafka-tool (the in-process tests). */
+  /** Instead of asking a relay (the in-process tests). */
   redrive?: OperatorDeps["redrive"];
 }): Omit<OperatorDeps, "logger"> {
   const { redis, prefix, prisma, store } = opts;
@@ -38,6 +37,14 @@ export function createOperatorSources(opts: {
     },
     entries: redisOrUnavailable((namespaces: readonly string[], id: string) => readEntries(redis, prefix, namespaces, id)),
     deadLetters: redisOrUnavailable((limit: number) => readDeadLetters(redis, prefix, limit)),
-    redrive: opts.redrive ?? ((group) => redriveDeadLetters({ ...opts.kafka, group })),
+    redrive:
+      opts.redrive ??
+      (async (group) => {
+        try {
+          return { output: (await requestRedrive(redis, prefix, group ?? null)).output };
+        } catch (err) {
+          throw err instanceof NoRelayError ? new ServiceUnavailableError("relay", err) : err;
+        }
+      }),
   };
 }

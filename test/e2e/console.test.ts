@@ -2,7 +2,7 @@
 // playwright-core, against the real processes (the api on Bun; the relay and two consumers on
 // Node 24) on a real PostgreSQL, Redis and Kafka broker. It logs in, sees the processes and their
 // lag, runs a replay to 100 %, finds a corrupted cache entry in the inspector and repairs it, sees
-// a dead letter and re-drives it, and is refused with a wrong token, without a session and from
+// a dead letter and re-drives it (the api asks, a relay carries it out), and is refused with a wrong token, without a session and from
 // another origin. Screenshots of each view go to SCREENSHOT_DIR (default .run/; docs/img/ holds
 // docs/OPERATIONS.md's).
 import { afterAll, beforeAll, expect, test } from "bun:test";
@@ -10,7 +10,6 @@ import { mkdirSync } from "node:fs";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { encodeEntry, decodeEntry } from "../../src/infra/cache-format.ts";
 import { createPipeline, kafkaTool, type Pipeline } from "../support/pipeline.ts";
-import { NODE24 } from "../support/processes.ts";
 import { waitFor } from "../support/services.ts";
 
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
@@ -21,6 +20,7 @@ const fast = { HEARTBEAT_INTERVAL_MS: "500" };
 
 let p: Pipeline;
 let api: Awaited<ReturnType<Pipeline["startApi"]>>;
+let relay: Awaited<ReturnType<Pipeline["startRelay"]>>;
 let browser: Browser;
 let context: BrowserContext;
 let page: Page;
@@ -29,8 +29,8 @@ let ids: string[];
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   p = await createPipeline("console");
-  [api] = await Promise.all([
-    p.startApi({ ...fast, APP_ENV: "test", ADMIN_TOKEN: TOKEN, CONSOLE_NAMESPACES: "storefront", NODE_BIN: NODE24 }),
+  [api, relay] = await Promise.all([
+    p.startApi({ ...fast, APP_ENV: "test", ADMIN_TOKEN: TOKEN, CONSOLE_NAMESPACES: "storefront" }),
     p.startRelay(fast),
     p.startConsumer("catalog", "rebuild", fast),
     p.startConsumer("storefront", "evict", fast),
@@ -166,6 +166,7 @@ test("a dead letter shows with its reason and payload, and the re-drive sends it
   await shot("dead-letters");
   await page.click("#redrive");
   await textOf("#redrive-result", (t) => t.includes("2 message(s) sent back"), "the re-drive's report", 60_000);
+  expect(relay.output()).toContain('"msg":"dead letters re-driven"'); // carried out by the relay (Node), not the api (Bun)
 }, 90_000);
 
 test("a state-changing request with the session from another origin is refused; logout ends the session", async () => {

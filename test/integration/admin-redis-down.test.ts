@@ -28,7 +28,7 @@ const app = createApp({
   replay: createReplayRunner({ source: store, cacheFor, jobs: createRedisJobStore(redis, prefix), logger, defaultNamespace: "catalog" }),
   adminToken: ADMIN_TOKEN,
   namespace: "catalog",
-  operator: createOperatorSources({ redis, prefix, prisma, store, namespaces: ["catalog"], heartbeatIntervalMs: 2000, kafka: { nodeBin: "node", brokers: ["127.0.0.1:9"], dlqTopic: "none" } }),
+  operator: createOperatorSources({ redis, prefix, prisma, store, namespaces: ["catalog"], heartbeatIntervalMs: 2000 }),
 });
 afterAll(async () => {
   redis.disconnect();

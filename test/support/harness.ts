@@ -47,7 +47,7 @@ export function createHarness(
   const writer = options.writeThrough === false ? null : createCacheWriter(cache, logger);
   const jobs = createRedisJobStore(redis, prefix);
   const replay = createReplayRunner({ source: realStore, cacheFor, jobs, logger, defaultNamespace: "catalog", pageSize: 50 });
-  // The re-drive runs kafka-tool against a broker in the e2e tests; here it is what the test sets.
+  // The re-drive is a relay's (kafka-tool against a broker) in the e2e tests; here it is what the test sets.
   let redrive: (group: string | undefined) => Promise<{ output: string }> = async (group) => ({ output: `redrive ${group ?? "all"}` });
   const operator = createOperatorSources({
     redis,
@@ -56,7 +56,6 @@ export function createHarness(
     store,
     namespaces: ["catalog", "storefront"],
     heartbeatIntervalMs: 2000,
-    kafka: { nodeBin: "node", brokers: ["127.0.0.1:9"], dlqTopic: "none" },
     redrive: (group) => redrive(group),
   });
   const app = createApp({ store, cache, writer, logger, ctx: defaultContext, bodyLimitBytes: 64 * 1024, replay, adminToken: ADMIN_TOKEN, operator, namespace: "catalog" });

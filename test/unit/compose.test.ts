@@ -128,6 +128,18 @@ describe("docker-compose.yml", () => {
     expect(relay.topic).toBe(consumer.topic);
   });
 
+  test("the relay, which carries out the console's re-drives, meets the api's requests (its key prefix) and reads the consumers' dead-letter topic with the script its image holds", () => {
+    const api = reads(loadConfig, interpolate(services.api!.environment)).config;
+    const relay = reads(loadRelayConfig, interpolate(services.relay!.environment)).config;
+    const consumer = reads(loadConsumerConfig, interpolate(services["consumer-catalog"]!.environment)).config;
+    expect([relay.keyPrefix, new URL(relay.redisUrl).host]).toEqual([api.cache.keyPrefix, new URL(api.redisUrl).host]);
+    expect(relay.dlqTopic).toBe(consumer.dlqTopic);
+    // src/infra/kafka-tool-runner.ts runs scripts/kafka-tool.ts, which imports scripts/lib/help.ts.
+    const image = readFileSync("docker/node.Dockerfile", "utf8");
+    expect(image).toMatch(/^COPY scripts\/kafka-tool\.ts scripts\/$/m);
+    expect(image).toMatch(/^COPY scripts\/lib\/help\.ts scripts\/lib\/$/m);
+  });
+
   test("the consumers keep the api's namespace and key prefix, one group and instance each, one per mode", () => {
     const api = reads(loadConfig, interpolate(services.api!.environment)).config;
     const consumers = ["consumer-catalog", "consumer-storefront"].map((n) => reads(loadConsumerConfig, interpolate(services[n]!.environment)).config);
