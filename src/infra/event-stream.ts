@@ -25,6 +25,9 @@ export const EVENTS_IN_PRODUCT_ORDER =
 const SNAPSHOTS_BETWEEN =
   "SELECT id, version, deleted, name, description, price_cents, currency, category, created_at, updated_at FROM product_snapshots WHERE id >= $1 AND id <= $2";
 
+/** The stream's session as pg_stat_activity names it, for an operator looking for it. */
+export const STREAM_APPLICATION_NAME = "catalog-cache replay";
+
 /** Rows fetched from the cursor per round trip. */
 export const FETCH_ROWS = 5000;
 
@@ -68,7 +71,7 @@ async function withSnapshots(session: Session, page: StreamedProduct[]): Promise
  */
 export async function* streamProducts(databaseUrl: string, after: string | null, pageSize: number, fetchRows = FETCH_ROWS): AsyncGenerator<StreamedProduct[]> {
   if (!Number.isInteger(pageSize) || pageSize < 1) throw new RangeError(`pageSize must be a positive integer, not ${pageSize}`);
-  const sql = new SQL(databaseUrl, { max: 1 });
+  const sql = new SQL(databaseUrl, { max: 1, connection: { application_name: STREAM_APPLICATION_NAME } });
   let session: Session | null = null;
   let ahead: Promise<EventRow[]> | null = null;
   try {

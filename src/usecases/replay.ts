@@ -11,8 +11,10 @@
 // events and snapshot row, from one view of the database taken after the epoch was learnt) and
 // writes pages k-1 and k while page k+1 is read (two pages in flight: Redis runs one page's
 // scripts while this thread folds the next). A page whose write meets a moved fence ends the
-// stream; a new one, under the new epoch, starts again at that page. Listed ids are replayed page by page
-// (replayPage), each page's events read by id.
+// stream; a new one, under the new epoch, starts again at that page. A stream older than VIEW_MS
+// ends too, after its pages in flight, and a new one (a new epoch, a new view) goes on from there,
+// so no transaction stays open for the whole replay of a large catalog. Listed ids are replayed
+// page by page (replayPage), each page's events read by id.
 import type { Logger } from "pino";
 import type { ProductEvent } from "../catalog/events.ts";
 import { foldKnown } from "../catalog/evolve.ts";
@@ -173,6 +175,14 @@ async function streamedPage(deps: ReplayDeps, page: readonly StreamedProduct[], 
   return { fenced, lastId: page.at(-1)!.id, products: page.length, snapshotsRepaired, tally, errors };
 }
 
+/**
+ * How long one stream (one transaction, one view of the database) lasts before the replay goes on
+ * in a new one: a REPEATABLE READ transaction holds back PostgreSQL's cleanup of every table (the
+ * outbox's deleted rows among them) for as long as it is open, and a catalog of millions of
+ * products takes minutes.
+ */
+export const VIEW_MS = 30_000;
+
 /** Pages being written at once (in stream order; one is read meanwhile). */
 const WRITES_IN_FLIGHT = 2;
 
@@ -183,17 +193,21 @@ const MAX_ERRORS = 1000;
  * Streams products after `from` under `epoch`, writing up to WRITES_IN_FLIGHT pages while the next
  * is read; `done` is called for each page in order, a fenced one included (it will be read again,
  * and so will every page written after it: each of those is passed as fenced too). Returns where
- * it stopped: the end, a stop request (the pages in flight finished and counted), or a page whose
- * write was fenced (then `after` is the last product done before it).
+ * it stopped: the end, a stop request (the pages in flight finished and counted), a view older
+ * than `viewMs` ("renew": the pages in flight finished, `after` the last product done), or a page
+ * whose write was fenced (then `after` is the last product done before it).
  */
 async function streamFrom(
   deps: ReplayDeps,
   from: string | null,
   epoch: string,
   pageSize: number,
+  viewMs: number,
   done: (page: PageOutcome) => Promise<void>,
   shouldStop: () => boolean,
-): Promise<{ end: "done" | "stopped" | "fenced"; after: string | null }> {
+): Promise<{ end: "done" | "stopped" | "fenced" | "renew"; after: string | null }> {
+  const opened = performance.now();
+  let started = 0;
   let after = from;
   const writing: Promise<PageOutcome>[] = [];
   /** Waits for the oldest page in flight; true when its write was fenced. */
@@ -220,6 +234,9 @@ async function streamFrom(
       // Here page k+1 has been read while pages k-1 and k were written.
       while (writing.length >= WRITES_IN_FLIGHT) if (await settle()) return { end: "fenced", after };
       if (shouldStop()) return { end: (await settleAll()) ? "fenced" : "stopped", after };
+      // The view is old enough: finish what is in flight, and go on in a new one (this page with it).
+      if (started > 0 && performance.now() - opened >= viewMs) return { end: (await settleAll()) ? "fenced" : "renew", after };
+      started++;
       const next = streamedPage(deps, page, epoch);
       next.catch(() => {}); // settled (and thrown) above, while the stream reads the next page
       writing.push(next);
@@ -234,6 +251,7 @@ async function streamFrom(
 async function replayAll(
   deps: ReplayDeps,
   pageSize: number,
+  viewMs: number,
   counts: ReplayCounts,
   errors: ReplayError[],
   report: () => Promise<void>,
@@ -256,8 +274,14 @@ async function replayAll(
   for (;;) {
     const epoch = await epochOf(deps.cache); // before the stream's view is taken: see ProductCache.put
     const from = after;
-    const result = await streamFrom(deps, from, epoch, pageSize, done, shouldStop);
-    if (result.end !== "fenced") return;
+    const result = await streamFrom(deps, from, epoch, pageSize, viewMs, done, shouldStop);
+    if (result.end === "done" || result.end === "stopped") return;
+    if (result.end === "renew") {
+      // A new view, and a new epoch learnt before it, from where this one got to.
+      after = result.after;
+      rounds = 0;
+      continue;
+    }
     // The fence moved: Redis lost data after the events were read. Read them again under the new epoch.
     after = result.after;
     rounds = after === from ? rounds + 1 : 1;
@@ -285,7 +309,7 @@ export const MISSING_IDS_KEPT = 100;
  */
 export async function replay(
   deps: ReplayDeps,
-  scope: { ids?: readonly string[]; pageSize?: number },
+  scope: { ids?: readonly string[]; pageSize?: number; viewMs?: number },
   report: (counts: ReplayCounts, errors: readonly ReplayError[], total: number) => Promise<void> | void,
   shouldStop: () => boolean = () => false,
 ): Promise<{ counts: ReplayCounts; errors: ReplayError[]; total: number; missing: number; missingIds: string[] }> {
@@ -316,7 +340,7 @@ export async function replay(
   let total = 0;
   const counted = deps.source.countProducts().then((n) => void (total = n));
   counted.catch(() => {});
-  await replayAll(deps, pageSize, counts, errors, async () => {
+  await replayAll(deps, pageSize, scope.viewMs ?? VIEW_MS, counts, errors, async () => {
     await counted;
     await report(counts, errors, total);
   }, shouldStop);

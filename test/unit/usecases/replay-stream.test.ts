@@ -147,6 +147,24 @@ test("a stop request lets the pages in flight finish, and counts them", async ()
   expect([...t.server.entries("catalog").keys()].sort()).toEqual(["p1", "p2"]);
 });
 
+test("a view older than viewMs is left for a new one, which goes on where it got to: every product once, counted once", async () => {
+  const t = twins();
+  const { ids } = await catalog(t, 5);
+  t.db.snapshots.set("p4", { ...t.db.snapshots.get("p4")!, priceCents: 999 });
+  const cache = t.cache();
+  const w = watched(t.store);
+  // viewMs 0: each stream writes one page, then ends at the next page (read again by the next stream).
+  const result = await replay({ source: w.source, cache, logger }, { pageSize: 2, viewMs: 0 }, () => {});
+  expect(w.streams).toEqual([null, "p2", "p4"]);
+  expect(w.pages).toEqual([["p1", "p2"], ["p3", "p4"], ["p3", "p4"], ["p5"], ["p5"]]);
+  expect(result.counts).toEqual({ processed: 5, snapshotsRepaired: 1, cacheWritten: 5, cacheRepaired: 0, cacheUnchanged: 0, cacheNewer: 0, errors: 0 });
+  await expectCacheEqualsEvents(t, ids, cache.epoch()!);
+  // The default keeps one view for a replay this short.
+  const once = watched(t.store);
+  await replay({ source: once.source, cache, logger }, { pageSize: 2 }, () => {});
+  expect(once.streams).toEqual([null]);
+});
+
 test("a fence that moves under the same page three times fails the job", async () => {
   const t = twins();
   await catalog(t, 2);
