@@ -71,7 +71,9 @@ async function withSnapshots(session: Session, page: StreamedProduct[]): Promise
  */
 export async function* streamProducts(databaseUrl: string, after: string | null, pageSize: number, fetchRows = FETCH_ROWS): AsyncGenerator<StreamedProduct[]> {
   if (!Number.isInteger(pageSize) || pageSize < 1) throw new RangeError(`pageSize must be a positive integer, not ${pageSize}`);
-  const sql = new SQL(databaseUrl, { max: 1, connection: { application_name: STREAM_APPLICATION_NAME } });
+  // DateStyle ISO: Bun.SQL reads timestamps in that style only (it sends it by default, over a
+  // database's or role's own setting; said here so nothing rests on that default).
+  const sql = new SQL(databaseUrl, { max: 1, connection: { application_name: STREAM_APPLICATION_NAME, DateStyle: "ISO" } });
   let session: Session | null = null;
   let ahead: Promise<EventRow[]> | null = null;
   try {
