@@ -9,7 +9,10 @@ import { seedProducts, seededId } from "./seed.ts";
 
 export async function startStack(label: string) {
   const redisServer = await startSpareRedis({ persistent: false });
-  const pipeline = await createPipeline(label, { redisUrl: redisServer.url });
+  const pipeline = await createPipeline(label, { redisUrl: redisServer.url }).catch(async (err) => {
+    await redisServer.dispose(); // Kafka down, say: no server left behind
+    throw err;
+  });
   return {
     pipeline,
     redisServer,

@@ -43,6 +43,11 @@ export async function startSpareRedis({ persistent = true } = {}) {
     proc = null;
   }
 
+  // A test or benchmark that dies (an uncaught error, process.exit) takes its server with it: an
+  // orphaned redis-server would keep the port, and the caller's stderr pipe open.
+  const orphaned = () => proc?.kill("SIGKILL");
+  process.once("exit", orphaned);
+
   await start();
   return {
     url: `redis://127.0.0.1:${port}/0`,
@@ -50,6 +55,7 @@ export async function startSpareRedis({ persistent = true } = {}) {
     start,
     stop,
     async dispose() {
+      process.off("exit", orphaned);
       await stop();
       rmSync(dir, { recursive: true, force: true });
     },
