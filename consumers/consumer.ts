@@ -2,7 +2,7 @@
 // right, in rebuild or evict mode. Start: CACHE_NAMESPACE=storefront CONSUMER_MODE=evict node consumers/consumer.ts
 // On SIGTERM it stops consuming, commits its offsets and disconnects.
 import { loadConsumerConfig } from "../src/config.ts";
-import { recordDeadLetter } from "../src/infra/dead-letters.ts";
+import { markDeadLetterView, recordDeadLetter } from "../src/infra/dead-letters.ts";
 import { startHeartbeat } from "../src/infra/heartbeat.ts";
 import { createConsumer, createKafka, createProducer } from "../src/infra/kafka.ts";
 import { replaceOnFatal } from "../src/infra/kafka-replace.ts";
@@ -165,8 +165,12 @@ await runProcess({
 
     await kafka.open();
 
+    // Since when the console's dead-letter view counts: marked once per Redis (again after it lost its data).
+    const markView = () => void markDeadLetterView(redis, config.cache.keyPrefix).catch(() => {});
+    markView();
     let unassignedSince: number | null = null;
     const watchdog = setInterval(() => {
+      markView();
       const member = kafka.current()?.consumer;
       // Partitions a rebalance moved to another member: their lag is that member's to report now.
       const assignedNow = member?.partitions() ?? null;

@@ -106,6 +106,7 @@ const APP = (namespace: string, devMode: boolean) => `<header>
   </section>
   <section id="dead-letters-section">
     <h2>Dead letters</h2>
+    <p>As the consumers recorded them in Redis: a Redis restart or flush starts this view again. The dead-letter topic keeps every letter, and the re-drive reads the topic.</p>
     <p id="dead-letter-counts"></p>
     <button id="redrive" type="button">Re-drive all dead letters</button>
     <p id="redrive-result" role="status"></p>

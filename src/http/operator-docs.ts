@@ -108,7 +108,7 @@ const operations = {
     security: [{ bearer: [] }],
     responses: {
       200: {
-        description: "As the consumers recorded them in Redis beside the dead-letter topic",
+        description: "As the consumers recorded them in Redis beside the dead-letter topic, since `since`",
         content: json(
           obj({
             counts: { type: "object", additionalProperties: { type: "integer" } },
@@ -117,6 +117,7 @@ const operations = {
               type: "array",
               items: obj({ at: str(), group: str(), namespace: str(), reason: str(), detail: str(), source: str("topic/partition/offset"), topic: str(), key: nullable(str()), preview: str("the value's first 500 characters"), bytes: int() }),
             },
+            since: nullable(str("when this Redis began to hold the view (it starts again after Redis lost its data; the dead-letter topic keeps every letter); null until a consumer marked it")),
           }),
         ),
       },

@@ -5,7 +5,7 @@ import { Elysia, t } from "elysia";
 import type { Logger } from "pino";
 import { CatalogError } from "../catalog/errors.ts";
 import type { ProductEvent } from "../catalog/events.ts";
-import type { DeadLetterRecord } from "../infra/dead-letters.ts";
+import type { DeadLetterView } from "../infra/dead-letters.ts";
 import { byRoleNamespaceInstance, type LiveProcess } from "../infra/heartbeat.ts";
 import { inspectProduct, type RawEntryView } from "../usecases/inspect-product.ts";
 import { ServiceUnavailableError } from "../usecases/ports.ts";
@@ -23,7 +23,7 @@ export type OperatorDeps = {
   history(id: string): Promise<ProductEvent[]>;
   snapshot(id: string): Promise<{ version: number; deleted: boolean } | null>;
   entries(namespaces: readonly string[], id: string): Promise<RawEntryView[]>;
-  deadLetters(limit: number): Promise<{ counts: Record<string, number>; total: number; latest: DeadLetterRecord[] }>;
+  deadLetters(limit: number): Promise<DeadLetterView>;
   /** Sends the dead letters (of one group, or all) back to their topic; rejects when it could not. */
   redrive(group: string | undefined): Promise<{ output: string }>;
   now?: () => number;

@@ -135,4 +135,6 @@ export const processIndexKey = (prefix: string) => `${prefix}:procs`;
 export const deadLetterKeys = (prefix: string) => ({
   latest: `${prefix}:deadletters:{${prefix}:dl}:latest`,
   counts: `${prefix}:deadletters:{${prefix}:dl}:counts`,
+  /** When this Redis began to hold the view (ISO 8601): it starts again after a restart or flush. */
+  since: `${prefix}:deadletters:{${prefix}:dl}:since`,
 });

@@ -143,7 +143,8 @@ function renderJobs(jobs) {
 
 function renderDeadLetters(d) {
   const reasons = Object.entries(d.counts);
-  $("dead-letter-counts").textContent = d.total === 0 ? "No dead letters." : `${d.total} dead letter(s): ${reasons.map(([r, n]) => `${r} ${n}`).join(", ")}`;
+  const since = d.since ? ` since ${new Date(d.since).toLocaleString()}` : "";
+  $("dead-letter-counts").textContent = d.total === 0 ? `No dead letters${since}.` : `${d.total} dead letter(s)${since}: ${reasons.map(([r, n]) => `${r} ${n}`).join(", ")}`;
   fill(
     $("dead-letters").tBodies[0],
     d.latest.map((x) =>
