@@ -20,7 +20,7 @@ export function redriveDeadLetters(opts: { brokers: readonly string[]; dlqTopic:
     let output = "";
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
-    child.on("error", (err) => reject(new Error(`could not run kafka-tool redrive: ${err.message}`)));
+    child.on("error", (err) => reject(new Error(err.name === "AbortError" ? "kafka-tool redrive was stopped: the relay is stopping" : `could not run kafka-tool redrive: ${err.message}`)));
     child.on("close", (code, signal) => {
       const text = output.trim();
       if (code === 0) resolve({ output: text });
