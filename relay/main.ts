@@ -76,12 +76,11 @@ await runProcess({
       },
     });
     void relay.start();
-    const stopRedrive = new AbortController();
     const redrives = serveRedriveRequests({
       redis,
       prefix: config.keyPrefix,
       relay: heartbeat.instance,
-      run: (group) => redriveDeadLetters({ brokers: config.brokers, dlqTopic: config.dlqTopic, group, signal: stopRedrive.signal }),
+      run: (group, signal) => redriveDeadLetters({ brokers: config.brokers, dlqTopic: config.dlqTopic, group, signal }),
       logger,
     });
     logger.info({ topic: config.topic, metricsPort: metrics.port, batchSize: config.batchSize, transactionalId: config.transactionalId }, "relay started");
@@ -89,8 +88,7 @@ await runProcess({
     return {
       stopping: "finishing the batch in flight",
       async stop() {
-        stopRedrive.abort();
-        await redrives.stop();
+        await redrives.stop(); // kills a re-drive in progress
         await heartbeat.stop();
         await relay.stop(); // closes the producer
         await store.close();

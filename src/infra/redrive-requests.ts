@@ -6,6 +6,7 @@
 // no relay is running; if a relay took it meanwhile, the api waits for its outcome instead.
 //   {prefix}:redrive:requests    list of requests, JSON {id, group, requestedAt}
 //   {prefix}:redrive:{id}        the outcome, JSON {status: running | done | failed, relay, output | error}
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import { ServiceUnavailableError } from "../usecases/ports.ts";
 import type { RedisClient } from "./redis-cache.ts";
@@ -28,8 +29,6 @@ export class NoRelayError extends Error {
     this.name = "NoRelayError";
   }
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * The api's side: asks for a re-drive of `group`'s dead letters (all when null) and waits for a
@@ -75,23 +74,24 @@ export async function requestRedrive(
 /**
  * The relay's side: takes requests from the list while running and carries each out with `run`
  * (one at a time), recording "running" first and then the outcome. Redis unreachable: tried again
- * after `pollMs`. `stop()` ends the loop after the request in hand.
+ * after `pollMs`. `stop()` aborts the request in hand (its `run`'s signal) and ends the loop once
+ * that has settled.
  */
 export function serveRedriveRequests(opts: {
   redis: RedisClient;
   prefix: string;
   /** This relay's name in the outcome (its heartbeat's instance id). */
   relay: string;
-  run: (group: string | null) => Promise<{ output: string }>;
+  /** Carries out one request; `signal` aborts when stop() is called. */
+  run: (group: string | null, signal: AbortSignal) => Promise<{ output: string }>;
   logger: Logger;
   pollMs?: number;
 }): { stop(): Promise<void> } {
   const { redis, prefix, relay, run, logger, pollMs = 500 } = opts;
-  let stopping = false;
-  let wake: (() => void) | null = null;
+  const stopping = new AbortController();
   const record = (id: string, outcome: RedriveOutcome) => redis.set(outcomeKey(prefix, id), JSON.stringify(outcome), "EX", OUTCOME_TTL_SECONDS);
   const loop = (async () => {
-    while (!stopping) {
+    while (!stopping.signal.aborted) {
       let raw: string | null = null;
       try {
         raw = await redis.rpop(requestsKey(prefix));
@@ -99,11 +99,7 @@ export function serveRedriveRequests(opts: {
         logger.debug({ err: (err as Error).message }, "re-drive requests: Redis unreachable");
       }
       if (raw === null) {
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          setTimeout(resolve, pollMs);
-        });
-        wake = null;
+        await sleep(pollMs, undefined, { signal: stopping.signal }).catch(() => {}); // cut short by stop()
         continue;
       }
       let request: RedriveRequest;
@@ -117,7 +113,7 @@ export function serveRedriveRequests(opts: {
       logger.info({ id: request.id, group: request.group ?? "all" }, "re-driving dead letters for an operator");
       try {
         await record(request.id, { status: "running", relay });
-        const { output } = await run(request.group);
+        const { output } = await run(request.group, stopping.signal);
         await record(request.id, { status: "done", relay, output });
         logger.info({ id: request.id, output }, "dead letters re-driven");
       } catch (err) {
@@ -129,8 +125,7 @@ export function serveRedriveRequests(opts: {
   })();
   return {
     async stop() {
-      stopping = true;
-      wake?.();
+      stopping.abort();
       await loop;
     },
   };
